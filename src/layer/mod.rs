@@ -1,0 +1,3 @@
+//! Layers: deterministic tar streams, compressed and stored as blobs.
+
+pub mod entry;

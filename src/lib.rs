@@ -1,0 +1,23 @@
+//! jib-image: a daemonless, declarative, reproducible OCI image builder.
+//!
+//! The data flows in one direction:
+//!
+//! ```text
+//! TOML spec ──► spec (serde) ──► plan (validated, paths resolved)
+//!     ──► layers (tar ─► diff_id ─► compress ─► digest ─► blob store)
+//!     ──► image config ─► manifest (─► index for several platforms)
+//!     ──► outputs (OCI layout, archives, registry push)
+//! ```
+//!
+//! The entrypoint shim ([`shim`]) is the one part that runs inside the image;
+//! it is built without the `builder` feature so that it stays small and
+//! static.
+
+pub mod shim;
+
+#[cfg(feature = "builder")]
+pub mod digest;
+#[cfg(feature = "builder")]
+pub mod layer;
+#[cfg(feature = "builder")]
+pub mod store;

@@ -1,0 +1,1 @@
+//! The entrypoint shim (see `src/bin/jib-entrypoint.rs`).
