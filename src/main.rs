@@ -1,1 +1,44 @@
-fn main() {}
+//! `jib-image`: a thin command-line layer over the library.
+//!
+//! Exit codes: 0 success, 1 any failure (one `error:` line on stderr),
+//! 2 bad command-line usage (from clap).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(name = "jib-image", version, about, long_about = None)]
+struct Cli {
+    /// Print only results (digests, tables, JSON) and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print more about each step (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an image from a TOML spec.
+    Build(cli::build::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::logging::init(cli.quiet, cli.verbose);
+    let result = match cli.command {
+        Command::Build(args) => cli::build::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            cli::report_error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
