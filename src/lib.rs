@@ -20,4 +20,12 @@ pub mod digest;
 #[cfg(feature = "builder")]
 pub mod layer;
 #[cfg(feature = "builder")]
+pub mod plan;
+#[cfg(feature = "builder")]
+pub mod platform;
+#[cfg(feature = "builder")]
+pub mod secrets;
+#[cfg(feature = "builder")]
+pub mod spec;
+#[cfg(feature = "builder")]
 pub mod store;

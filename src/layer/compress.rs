@@ -270,7 +270,11 @@ mod tests {
                 state ^= state << 13;
                 state ^= state >> 17;
                 state ^= state << 5;
-                if i % 7 == 0 { b' ' } else { b'a' + (state % 8) as u8 }
+                if i % 7 == 0 {
+                    b' '
+                } else {
+                    b'a' + (state % 8) as u8
+                }
             })
             .collect()
     }
@@ -305,7 +309,12 @@ mod tests {
         let mut single = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
         single.write_all(&input).unwrap();
         let single = single.finish().unwrap();
-        assert!(a.len() as f64 <= single.len() as f64 * 1.01, "{} vs {}", a.len(), single.len());
+        assert!(
+            a.len() as f64 <= single.len() as f64 * 1.01,
+            "{} vs {}",
+            a.len(),
+            single.len()
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ pub enum LayerError {
 }
 
 /// Writes `tree` as a compressed layer blob into `store`.
-pub fn write_tree(tree: &Tree, compression: Compression, store: &BlobStore) -> Result<LayerBlob, LayerError> {
+pub fn write_tree(
+    tree: &Tree,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<LayerBlob, LayerError> {
     write_stream(compression, store, |out| tar::write_tree(tree, out))
 }
 

@@ -31,7 +31,11 @@ pub fn write_tree(tree: &Tree, out: &mut (impl Write + ?Sized)) -> io::Result<()
 }
 
 /// Writes one entry: an optional PAX header, the ustar header, the content.
-pub fn write_entry(path: &LayerPath, entry: &Entry, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+pub fn write_entry(
+    path: &LayerPath,
+    entry: &Entry,
+    out: &mut (impl Write + ?Sized),
+) -> io::Result<()> {
     let mut name = path.as_str().to_string();
     if matches!(entry.kind, EntryKind::Dir) {
         name.push('/');
@@ -60,7 +64,17 @@ pub fn write_entry(path: &LayerPath, entry: &Entry, out: &mut (impl Write + ?Siz
         pax_record(&mut pax, "size", &size.to_string());
     }
     if !pax.is_empty() {
-        let header = header(b"PaxHeader", b"", b'x', 0o644, 0, 0, pax.len() as u64, 0, b"");
+        let header = header(
+            b"PaxHeader",
+            b"",
+            b'x',
+            0o644,
+            0,
+            0,
+            pax.len() as u64,
+            0,
+            b"",
+        );
         out.write_all(&header)?;
         out.write_all(&pax)?;
         pad(out, pax.len() as u64)?;
@@ -90,7 +104,12 @@ pub fn write_entry(path: &LayerPath, entry: &Entry, out: &mut (impl Write + ?Siz
 
 /// Copies exactly `size` bytes of the content; a file that changed size
 /// since the plan was made is an error, not a silently different layer.
-fn write_content(path: &LayerPath, content: &Content, size: u64, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+fn write_content(
+    path: &LayerPath,
+    content: &Content,
+    size: u64,
+    out: &mut (impl Write + ?Sized),
+) -> io::Result<()> {
     let copied = match content {
         Content::Bytes(bytes) => {
             out.write_all(bytes)?;
@@ -249,7 +268,11 @@ mod tests {
         let mut out = Vec::new();
         pax_record(&mut out, "path", &"a".repeat(91));
         // 3 + 1 + 4 + 1 + 91 + 1 = 101 bytes including the length digits.
-        assert!(out.starts_with(b"101 path="), "{}", String::from_utf8_lossy(&out));
+        assert!(
+            out.starts_with(b"101 path="),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
         assert_eq!(out.len(), 101);
     }
 

@@ -1,0 +1,970 @@
+//! The validated build plan: every path resolved, every mode and owner
+//! checked, every layer's entries listed, once, before anything is written.
+//!
+//! Errors name the file and the TOML key they come from, so that a user can
+//! go straight to the line to fix.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::layer::{Compression, Content, Entry, EntryKind, LayerPath, Tree};
+use crate::platform::Platform;
+use crate::secrets;
+use crate::spec::{self, BaseSpec, ConfigSpec, CopySpec, ImageSpec, LayerSpec, ModeSpec};
+
+/// A plan error: the file, the key inside it, and the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {key}: {message}", file.display())]
+pub struct PlanError {
+    pub file: PathBuf,
+    pub key: String,
+    pub message: String,
+}
+
+/// Any error while planning: a spec that does not parse, or one that does
+/// not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+fn plan_error(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Plan(PlanError {
+        file: file.to_path_buf(),
+        key: key.into(),
+        message: message.into(),
+    })
+}
+
+/// An I/O error's cause in our style: lowercase, without the OS error number.
+pub fn io_cause(err: &io::Error) -> String {
+    let text = match err.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => err.to_string(),
+    };
+    let text = match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// Where the base of one platform's image comes from.
+#[derive(Clone, Debug)]
+pub enum BaseSource {
+    /// No base: the image holds only the spec's layers.
+    Scratch,
+    /// A rootfs tarball, plain or gzip; it becomes one layer unchanged.
+    RootfsTar(PathBuf),
+    /// A rootfs directory; it becomes one layer.
+    RootfsDir(PathBuf),
+    /// An image in an OCI layout; its layers pass through unchanged.
+    Layout {
+        dir: PathBuf,
+        ref_name: Option<String>,
+    },
+    /// An image in a registry.
+    Image(String),
+}
+
+/// What a layer is made of.
+#[derive(Clone, Debug)]
+pub enum LayerSource {
+    /// Entries listed at plan time (copies, dirs, symlinks, inline files).
+    Tree(Tree),
+    /// A package from the npm registry; resolved when the layer is built.
+    Npm {
+        source: toml::Value,
+        /// The directory of the file that declared it (for `.npmrc`).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct LayerPlan {
+    pub name: String,
+    /// The file that declared this layer, for messages.
+    pub file: PathBuf,
+    pub compression: Compression,
+    pub allow_secrets: bool,
+    pub source: LayerSource,
+}
+
+#[derive(Clone, Debug)]
+pub struct PlatformPlan {
+    pub platform: Platform,
+    pub base: BaseSource,
+    pub libc: Option<String>,
+    pub layers: Vec<LayerPlan>,
+}
+
+/// Everything a build needs, checked.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub spec_file: PathBuf,
+    pub platforms: Vec<PlatformPlan>,
+    pub config: ConfigSpec,
+    pub annotations: BTreeMap<String, String>,
+    pub metadata: spec::MetadataSpec,
+    /// Seconds since the epoch for every timestamp the build writes.
+    pub epoch: u64,
+}
+
+/// Loads the spec at `path` and checks it through.
+pub fn load(path: &Path) -> Result<Plan, Error> {
+    let image: ImageSpec = spec::load(path)?;
+    let epoch = source_date_epoch(path)?;
+    let dir = parent_dir(path);
+
+    let platforms = platforms(path, &image)?;
+    let default_compression = image.compression.unwrap_or(Compression::Gzip);
+    let mut layers = Vec::new();
+    for (i, layer) in image.layers.iter().enumerate() {
+        let key = format!("layers[{i}]");
+        layers.push(resolve_layer_spec(path, &dir, &key, layer)?);
+    }
+
+    let mut plans = Vec::new();
+    for platform in platforms {
+        let base_spec = base_for(&image.base, &platform);
+        let base = base_source(path, &dir, &base_spec)?;
+        let mut planned = Vec::new();
+        for (file, key, layer) in &layers {
+            planned.push(plan_layer(
+                file,
+                key,
+                layer,
+                &platform,
+                default_compression,
+                epoch,
+            )?);
+        }
+        check_conflicts(&planned)?;
+        plans.push(PlatformPlan {
+            platform,
+            base,
+            libc: base_spec.libc.clone(),
+            layers: planned,
+        });
+    }
+
+    let mut config = image.config.clone();
+    if let Some(creds) = &image.credentials {
+        add_credentials_env(&mut config, creds);
+    }
+    Ok(Plan {
+        spec_file: path.to_path_buf(),
+        platforms: plans,
+        config,
+        annotations: image.annotations,
+        metadata: image.metadata,
+        epoch,
+    })
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` when set (it must be a number), else the epoch.
+fn source_date_epoch(spec: &Path) -> Result<u64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
+            plan_error(
+                spec,
+                "SOURCE_DATE_EPOCH",
+                format!("'{v}' is not a number of seconds"),
+            )
+        }),
+        _ => Ok(0),
+    }
+}
+
+fn platforms(path: &Path, image: &ImageSpec) -> Result<Vec<Platform>, Error> {
+    let names: Vec<String> = match (&image.platform, &image.platforms) {
+        (Some(_), Some(_)) => {
+            return Err(plan_error(
+                path,
+                "platforms",
+                "give either `platform` or `platforms`, not both",
+            ));
+        }
+        (Some(one), None) => vec![one.clone()],
+        (None, Some(list)) if list.is_empty() => {
+            return Err(plan_error(path, "platforms", "the list is empty"));
+        }
+        (None, Some(list)) => list.clone(),
+        (None, None) => vec!["linux/amd64".to_string()],
+    };
+    let mut out: Vec<Platform> = Vec::new();
+    for name in names {
+        let platform: Platform = name.parse().map_err(|e: crate::platform::PlatformError| {
+            plan_error(path, "platforms", e.to_string())
+        })?;
+        if out.contains(&platform) {
+            return Err(plan_error(
+                path,
+                "platforms",
+                format!("'{platform}' is listed twice"),
+            ));
+        }
+        out.push(platform);
+    }
+    Ok(out)
+}
+
+/// The base spec for one platform: the per-platform table wins key by key.
+fn base_for(base: &BaseSpec, platform: &Platform) -> BaseSpec {
+    let Some(own) = base.platforms.get(&platform.to_string()) else {
+        return base.clone();
+    };
+    let source_given = own.rootfs.is_some() || own.layout.is_some() || own.image.is_some();
+    BaseSpec {
+        rootfs: if source_given {
+            own.rootfs.clone()
+        } else {
+            base.rootfs.clone()
+        },
+        layout: if source_given {
+            own.layout.clone()
+        } else {
+            base.layout.clone()
+        },
+        ref_name: own.ref_name.clone().or_else(|| base.ref_name.clone()),
+        image: if source_given {
+            own.image.clone()
+        } else {
+            base.image.clone()
+        },
+        libc: own.libc.clone().or_else(|| base.libc.clone()),
+        platforms: BTreeMap::new(),
+    }
+}
+
+fn base_source(file: &Path, dir: &Path, base: &BaseSpec) -> Result<BaseSource, Error> {
+    let given = [&base.rootfs, &base.layout, &base.image]
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
+    if given > 1 {
+        return Err(plan_error(
+            file,
+            "base",
+            "give only one of `rootfs`, `layout` and `image`",
+        ));
+    }
+    if let Some(libc) = &base.libc
+        && libc != "glibc"
+        && libc != "musl"
+    {
+        return Err(plan_error(
+            file,
+            "base.libc",
+            format!("'{libc}' is not `glibc` or `musl`"),
+        ));
+    }
+    if let Some(rootfs) = &base.rootfs {
+        let path = dir.join(rootfs);
+        let meta = fs::metadata(&path).map_err(|e| {
+            plan_error(
+                file,
+                "base.rootfs",
+                format!("{}: {}", path.display(), io_cause(&e)),
+            )
+        })?;
+        return Ok(if meta.is_dir() {
+            BaseSource::RootfsDir(path)
+        } else {
+            BaseSource::RootfsTar(path)
+        });
+    }
+    if let Some(layout) = &base.layout {
+        let path = dir.join(layout);
+        if !path.join("index.json").is_file() {
+            return Err(plan_error(
+                file,
+                "base.layout",
+                format!(
+                    "{}: not an OCI image layout (no index.json)",
+                    path.display()
+                ),
+            ));
+        }
+        return Ok(BaseSource::Layout {
+            dir: path,
+            ref_name: base.ref_name.clone(),
+        });
+    }
+    if let Some(image) = &base.image {
+        return Ok(BaseSource::Image(image.clone()));
+    }
+    Ok(BaseSource::Scratch)
+}
+
+/// Follows `include` to the layer file; returns the file whose directory
+/// relative paths resolve against, a key for messages, and the layer.
+fn resolve_layer_spec(
+    spec_file: &Path,
+    dir: &Path,
+    key: &str,
+    layer: &LayerSpec,
+) -> Result<(PathBuf, String, LayerSpec), Error> {
+    let Some(include) = &layer.include else {
+        return Ok((spec_file.to_path_buf(), key.to_string(), layer.clone()));
+    };
+    let has_own_content = !layer.copy.is_empty()
+        || !layer.dir.is_empty()
+        || !layer.symlink.is_empty()
+        || !layer.file.is_empty()
+        || layer.npm.is_some();
+    if has_own_content {
+        return Err(plan_error(
+            spec_file,
+            key,
+            "a layer with `include` declares its entries in that file",
+        ));
+    }
+    let path = dir.join(include);
+    if !path.is_file() {
+        return Err(plan_error(
+            spec_file,
+            format!("{key}.include"),
+            format!("{}: no such file", path.display()),
+        ));
+    }
+    let mut included: LayerSpec = spec::load(&path)?;
+    if included.include.is_some() {
+        return Err(plan_error(
+            &path,
+            "include",
+            "a layer file cannot include another",
+        ));
+    }
+    // The spec may rename the layer or change its compression.
+    if layer.name.is_some() {
+        included.name = layer.name.clone();
+    }
+    if layer.compression.is_some() {
+        included.compression = layer.compression;
+    }
+    included.allow_secrets |= layer.allow_secrets;
+    let name = included.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    });
+    included.name = Some(name);
+    Ok((path, String::new(), included))
+}
+
+fn plan_layer(
+    file: &Path,
+    key: &str,
+    layer: &LayerSpec,
+    platform: &Platform,
+    default_compression: Compression,
+    epoch: u64,
+) -> Result<LayerPlan, Error> {
+    let dir = parent_dir(file);
+    let at = |sub: &str| {
+        if key.is_empty() {
+            sub.to_string()
+        } else {
+            format!("{key}.{sub}")
+        }
+    };
+    let name = layer.name.clone().unwrap_or_else(|| key.to_string());
+    let compression = layer.compression.unwrap_or(default_compression);
+    let mtime = layer.mtime.unwrap_or(epoch);
+
+    if let Some(npm) = &layer.npm {
+        let others = layer.copy.len() + layer.dir.len() + layer.symlink.len() + layer.file.len();
+        if others > 0 {
+            return Err(plan_error(
+                file,
+                at("npm"),
+                "an npm layer holds only the package; put other entries in another layer",
+            ));
+        }
+        return Ok(LayerPlan {
+            name,
+            file: file.to_path_buf(),
+            compression,
+            allow_secrets: layer.allow_secrets,
+            source: LayerSource::Npm {
+                source: npm.clone(),
+                dir,
+            },
+        });
+    }
+
+    let mut tree = TreeBuilder::new(file, mtime);
+    for (i, copy) in layer.copy.iter().enumerate() {
+        if let Some(only) = &copy.platform {
+            let wanted: Platform = only.parse().map_err(|e: crate::platform::PlatformError| {
+                plan_error(file, at(&format!("copy[{i}].platform")), e.to_string())
+            })?;
+            if &wanted != platform {
+                continue;
+            }
+        }
+        tree.copy(&dir, &at(&format!("copy[{i}]")), copy)?;
+    }
+    for (i, d) in layer.dir.iter().enumerate() {
+        let key = at(&format!("dir[{i}]"));
+        let path = layer_path(file, &key, &d.path)?;
+        let mode = parse_mode(file, &key, d.mode.as_ref())?.unwrap_or(0o755);
+        let (uid, gid) = parse_owner(file, &key, d.owner.as_deref())?;
+        tree.insert(
+            &key,
+            path,
+            EntryKind::Dir,
+            mode,
+            uid,
+            gid,
+            d.mtime.unwrap_or(mtime),
+        )?;
+    }
+    for (i, s) in layer.symlink.iter().enumerate() {
+        let key = at(&format!("symlink[{i}]"));
+        let path = layer_path(file, &key, &s.path)?;
+        if s.target.is_empty() || s.target.contains('\0') {
+            return Err(plan_error(
+                file,
+                key,
+                "symlink target is empty or holds a NUL byte",
+            ));
+        }
+        let (uid, gid) = parse_owner(file, &key, s.owner.as_deref())?;
+        let kind = EntryKind::Symlink {
+            target: s.target.clone(),
+        };
+        tree.insert(&key, path, kind, 0o777, uid, gid, s.mtime.unwrap_or(mtime))?;
+    }
+    for (i, f) in layer.file.iter().enumerate() {
+        let key = at(&format!("file[{i}]"));
+        let path = layer_path(file, &key, &f.path)?;
+        let mode = parse_mode(file, &key, f.mode.as_ref())?.unwrap_or(0o644);
+        let (uid, gid) = parse_owner(file, &key, f.owner.as_deref())?;
+        let bytes: Arc<[u8]> = Arc::from(f.content.as_bytes());
+        let kind = EntryKind::File {
+            size: bytes.len() as u64,
+            content: Content::Bytes(bytes),
+        };
+        tree.insert(&key, path, kind, mode, uid, gid, f.mtime.unwrap_or(mtime))?;
+    }
+    let tree = tree.finish();
+    if !layer.allow_secrets {
+        secrets::check_tree(&tree)
+            .map_err(|e| plan_error(file, at("allow_secrets"), e.to_string()))?;
+    }
+    Ok(LayerPlan {
+        name,
+        file: file.to_path_buf(),
+        compression,
+        allow_secrets: layer.allow_secrets,
+        source: LayerSource::Tree(tree),
+    })
+}
+
+fn layer_path(file: &Path, key: &str, raw: &str) -> Result<LayerPath, Error> {
+    LayerPath::new_user(raw).map_err(|e| plan_error(file, key, e.to_string()))
+}
+
+/// Parses a mode; more than `0o7777` (type bits) is refused.
+pub fn parse_mode(file: &Path, key: &str, mode: Option<&ModeSpec>) -> Result<Option<u32>, Error> {
+    let value = match mode {
+        None => return Ok(None),
+        Some(ModeSpec::Number(n)) => *n,
+        Some(ModeSpec::Octal(s)) => {
+            u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|_| {
+                plan_error(
+                    file,
+                    format!("{key}.mode"),
+                    format!("'{s}' is not an octal mode such as \"0644\""),
+                )
+            })?
+        }
+    };
+    if value > 0o7777 {
+        return Err(plan_error(
+            file,
+            format!("{key}.mode"),
+            format!("{value:#o} is more than 0o7777"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// Parses `uid:gid` (numbers only: names would depend on the build host).
+pub fn parse_owner(file: &Path, key: &str, owner: Option<&str>) -> Result<(u64, u64), Error> {
+    let Some(owner) = owner else {
+        return Ok((0, 0));
+    };
+    let bad = || {
+        plan_error(
+            file,
+            format!("{key}.owner"),
+            format!("'{owner}' is not a numeric uid:gid such as \"1000:1000\""),
+        )
+    };
+    let (uid, gid) = owner.split_once(':').ok_or_else(bad)?;
+    let uid: u64 = uid.parse().map_err(|_| bad())?;
+    let gid: u64 = gid.parse().map_err(|_| bad())?;
+    // Ids past 2^32 - 2 are not valid Linux ids (u32::MAX means "no id").
+    if uid >= u64::from(u32::MAX) || gid >= u64::from(u32::MAX) {
+        return Err(bad());
+    }
+    Ok((uid, gid))
+}
+
+/// Collects a layer's entries, adding parent directories and catching two
+/// declarations of one path.
+struct TreeBuilder<'a> {
+    file: &'a Path,
+    mtime: u64,
+    tree: Tree,
+    /// Which key declared each path, for conflict messages.
+    declared: HashMap<LayerPath, String>,
+    /// Source hard links seen: (device, inode) to the first in-layer path.
+    inodes: HashMap<(u64, u64), LayerPath>,
+}
+
+impl<'a> TreeBuilder<'a> {
+    fn new(file: &'a Path, mtime: u64) -> Self {
+        TreeBuilder {
+            file,
+            mtime,
+            tree: Tree::new(),
+            declared: HashMap::new(),
+            inodes: HashMap::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &mut self,
+        key: &str,
+        path: LayerPath,
+        kind: EntryKind,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+    ) -> Result<(), Error> {
+        for parent in path.ancestors() {
+            match self.tree.get(&parent) {
+                Some(e) if !matches!(e.kind, EntryKind::Dir) => {
+                    return Err(plan_error(
+                        self.file,
+                        key,
+                        format!(
+                            "{path} needs {parent} to be a directory, but {} declares it a {}",
+                            self.declared[&parent],
+                            e.type_name()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    let dir = Entry {
+                        kind: EntryKind::Dir,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        mtime: self.mtime,
+                    };
+                    self.tree.insert(parent.clone(), dir);
+                    self.declared.insert(parent, format!("{key} (as a parent)"));
+                }
+            }
+        }
+        let entry = Entry {
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+        };
+        if let Some(old) = self.tree.get(&path) {
+            let both_dirs =
+                matches!(old.kind, EntryKind::Dir) && matches!(entry.kind, EntryKind::Dir);
+            let implicit = self.declared[&path].ends_with("(as a parent)");
+            if !(both_dirs && implicit) {
+                return Err(plan_error(
+                    self.file,
+                    key,
+                    format!(
+                        "{path} is declared twice: as a {} by {} and as a {}",
+                        old.type_name(),
+                        self.declared[&path],
+                        entry.type_name()
+                    ),
+                ));
+            }
+        }
+        self.tree.insert(path.clone(), entry);
+        self.declared.insert(path, key.to_string());
+        Ok(())
+    }
+
+    fn copy(&mut self, dir: &Path, key: &str, copy: &CopySpec) -> Result<(), Error> {
+        let src = dir.join(&copy.src);
+        let meta = fs::symlink_metadata(&src).map_err(|e| {
+            plan_error(
+                self.file,
+                format!("{key}.src"),
+                format!("{}: {}", src.display(), io_cause(&e)),
+            )
+        })?;
+        let mode = parse_mode(self.file, key, copy.mode.as_ref())?;
+        let dir_mode = parse_mode(
+            self.file,
+            &format!("{key}.dir_mode"),
+            copy.dir_mode.as_ref(),
+        )?;
+        let (uid, gid) = parse_owner(self.file, key, copy.owner.as_deref())?;
+        let opts = CopyOptions {
+            key,
+            mode,
+            dir_mode,
+            uid,
+            gid,
+            mtime: copy.mtime.unwrap_or(self.mtime),
+            include: &copy.include,
+            exclude: &copy.exclude,
+        };
+
+        if meta.is_dir() {
+            // A directory's contents land under `dest`, as `COPY dir/ dest/` does.
+            match LayerPath::new_user(&copy.dest) {
+                Ok(dest) => {
+                    let mode = dir_mode.unwrap_or(0o755);
+                    self.insert(
+                        key,
+                        dest.clone(),
+                        EntryKind::Dir,
+                        mode,
+                        uid,
+                        gid,
+                        opts.mtime,
+                    )?;
+                    self.copy_dir(&src, Some(&dest), &opts).map(|_| ())
+                }
+                Err(crate::layer::entry::PathError::Root(_)) => {
+                    self.copy_dir(&src, None, &opts).map(|_| ())
+                }
+                Err(e) => Err(plan_error(self.file, format!("{key}.dest"), e.to_string())),
+            }
+        } else {
+            let name = src
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let dest = if copy.dest.ends_with('/') {
+                format!("{}{name}", copy.dest)
+            } else {
+                copy.dest.clone()
+            };
+            let dest = layer_path(self.file, &format!("{key}.dest"), &dest)?;
+            self.copy_one(&src, &meta, dest, &opts)
+        }
+    }
+
+    fn copy_dir(
+        &mut self,
+        src: &Path,
+        dest: Option<&LayerPath>,
+        opts: &CopyOptions,
+    ) -> Result<bool, Error> {
+        let err = |e: io::Error| {
+            plan_error(
+                self.file,
+                format!("{}.src", opts.key),
+                format!("{}: {}", src.display(), io_cause(&e)),
+            )
+        };
+        let mut names: Vec<_> = fs::read_dir(src)
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        names.sort_by_key(|e| e.file_name());
+        let mut any = false;
+        for entry in names {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(plan_error(
+                    self.file,
+                    format!("{}.src", opts.key),
+                    format!("{}: file name is not UTF-8", entry.path().display()),
+                ));
+            };
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).map_err(err)?;
+            let target = match dest {
+                Some(d) => d.join(name),
+                None => LayerPath::new(name),
+            };
+            let target = target
+                .map_err(|e| plan_error(self.file, format!("{}.src", opts.key), e.to_string()))?;
+            if meta.is_dir() {
+                let mode = opts.dir_mode.unwrap_or(0o755);
+                if opts.include.is_empty() {
+                    self.insert(
+                        opts.key,
+                        target.clone(),
+                        EntryKind::Dir,
+                        mode,
+                        opts.uid,
+                        opts.gid,
+                        opts.mtime,
+                    )?;
+                    self.copy_dir(&path, Some(&target), opts)?;
+                    any = true;
+                } else {
+                    // With include patterns, a directory appears only when
+                    // something inside it is taken.
+                    let before = self.tree.len();
+                    if self.copy_dir(&path, Some(&target), opts)? {
+                        self.tree
+                            .entry(target.clone())
+                            .and_modify(|e| e.mode = mode);
+                        any = true;
+                    }
+                    debug_assert!(self.tree.len() >= before);
+                }
+                continue;
+            }
+            if !opts.include.is_empty() && !opts.include.iter().any(|p| glob_match(p, name)) {
+                continue;
+            }
+            if opts.exclude.iter().any(|p| glob_match(p, name)) {
+                continue;
+            }
+            self.copy_one(&path, &meta, target, opts)?;
+            any = true;
+        }
+        Ok(any)
+    }
+
+    fn copy_one(
+        &mut self,
+        src: &Path,
+        meta: &fs::Metadata,
+        dest: LayerPath,
+        opts: &CopyOptions,
+    ) -> Result<(), Error> {
+        if dest.components().any(|c| c.starts_with(".wh.")) {
+            return Err(plan_error(
+                self.file,
+                format!("{}.src", opts.key),
+                format!(
+                    "{}: '.wh.' names mark deletions and cannot be copied",
+                    src.display()
+                ),
+            ));
+        }
+        let ft = meta.file_type();
+        let kind = if ft.is_symlink() {
+            let target = fs::read_link(src).map_err(|e| {
+                plan_error(
+                    self.file,
+                    format!("{}.src", opts.key),
+                    format!("{}: {}", src.display(), io_cause(&e)),
+                )
+            })?;
+            let Some(target) = target.to_str() else {
+                return Err(plan_error(
+                    self.file,
+                    format!("{}.src", opts.key),
+                    format!("{}: link target is not UTF-8", src.display()),
+                ));
+            };
+            EntryKind::Symlink {
+                target: target.to_string(),
+            }
+        } else if ft.is_file() {
+            // Opening now turns an unreadable file into a plan error rather
+            // than a failure halfway through writing the layer.
+            fs::File::open(src).map_err(|e| {
+                plan_error(
+                    self.file,
+                    format!("{}.src", opts.key),
+                    format!("{}: {}", src.display(), io_cause(&e)),
+                )
+            })?;
+            if meta.nlink() > 1 {
+                let id = (meta.dev(), meta.ino());
+                if let Some(first) = self.inodes.get(&id) {
+                    let kind = EntryKind::Hardlink {
+                        target: first.clone(),
+                    };
+                    let mode = opts.mode.unwrap_or_else(|| default_file_mode(meta));
+                    return self.insert(opts.key, dest, kind, mode, opts.uid, opts.gid, opts.mtime);
+                }
+                self.inodes.insert(id, dest.clone());
+            }
+            EntryKind::File {
+                content: Content::Path(src.to_path_buf()),
+                size: meta.len(),
+            }
+        } else {
+            return Err(plan_error(
+                self.file,
+                format!("{}.src", opts.key),
+                format!(
+                    "{}: not a regular file, directory or symlink",
+                    src.display()
+                ),
+            ));
+        };
+        let mode = if matches!(kind, EntryKind::Symlink { .. }) {
+            0o777
+        } else {
+            opts.mode.unwrap_or_else(|| default_file_mode(meta))
+        };
+        self.insert(opts.key, dest, kind, mode, opts.uid, opts.gid, opts.mtime)
+    }
+
+    fn finish(self) -> Tree {
+        self.tree
+    }
+}
+
+struct CopyOptions<'a> {
+    key: &'a str,
+    mode: Option<u32>,
+    dir_mode: Option<u32>,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    include: &'a [String],
+    exclude: &'a [String],
+}
+
+/// 0755 for a file with any execute bit, 0644 otherwise: the source's umask
+/// must not change the image, so only the executable bit is taken from it.
+fn default_file_mode(meta: &fs::Metadata) -> u32 {
+    if meta.permissions().mode() & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+/// Shell-style matching of one file name: `*`, `?` and literal characters.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Two layers of one image that give one path different types (a file in
+/// one, a directory in the next) almost always mean a mistake.
+fn check_conflicts(layers: &[LayerPlan]) -> Result<(), Error> {
+    let mut seen: HashMap<&LayerPath, (&'static str, &LayerPlan)> = HashMap::new();
+    for layer in layers {
+        let LayerSource::Tree(tree) = &layer.source else {
+            continue;
+        };
+        for (path, entry) in tree {
+            let kind = entry.type_name();
+            let kind = if kind == "hardlink" { "file" } else { kind };
+            if let Some((old_kind, old_layer)) = seen.get(path)
+                && *old_kind != kind
+            {
+                return Err(plan_error(
+                    &layer.file,
+                    format!("layer '{}'", layer.name),
+                    format!(
+                        "{path} is a {kind} here but a {old_kind} in layer '{}'",
+                        old_layer.name
+                    ),
+                ));
+            }
+            seen.insert(path, (kind, layer));
+        }
+    }
+    Ok(())
+}
+
+fn add_credentials_env(config: &mut ConfigSpec, creds: &spec::CredentialsSpec) {
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            config.env.entry(k.to_string()).or_insert(v);
+        }
+    };
+    set("JIB_CREDENTIALS_SOURCE", creds.source.clone());
+    set("JIB_CREDENTIALS_DEST", creds.destination.clone());
+    set(
+        "JIB_REQUIRED_SCOPES",
+        creds.required_scopes.as_ref().map(|s| s.join(",")),
+    );
+    set("RUNTIME_USER", creds.runtime_user.clone());
+    set("RUNTIME_UID", creds.runtime_uid.map(|v| v.to_string()));
+    set("RUNTIME_GID", creds.runtime_gid.map(|v| v.to_string()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_like_a_shell() {
+        assert!(glob_match("*.md", "README.md"));
+        assert!(!glob_match("*.md", "README.txt"));
+        assert!(glob_match("a?c*", "abcdef"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("?", ""));
+    }
+
+    #[test]
+    fn modes_and_owners_are_checked() {
+        let f = Path::new("l.toml");
+        assert_eq!(
+            parse_mode(f, "k", Some(&ModeSpec::Octal("1777".into()))).unwrap(),
+            Some(0o1777)
+        );
+        assert!(parse_mode(f, "k", Some(&ModeSpec::Octal("0899".into()))).is_err());
+        assert!(parse_mode(f, "k", Some(&ModeSpec::Number(0o17777))).is_err());
+        assert_eq!(parse_owner(f, "k", Some("1000:100")).unwrap(), (1000, 100));
+        assert!(parse_owner(f, "k", Some("root:root")).is_err());
+        assert!(parse_owner(f, "k", Some("1")).is_err());
+    }
+
+    #[test]
+    fn io_causes_read_in_our_style() {
+        let e = io::Error::from_raw_os_error(2);
+        assert_eq!(io_cause(&e), "no such file or directory");
+    }
+}
