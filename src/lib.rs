@@ -29,3 +29,7 @@ pub mod secrets;
 pub mod spec;
 #[cfg(feature = "builder")]
 pub mod store;
+#[cfg(feature = "builder")]
+pub mod cache;
+#[cfg(feature = "builder")]
+pub mod image;
