@@ -79,7 +79,10 @@ pub enum CacheError {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io { path: path.to_path_buf(), source }
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub struct Cache {
@@ -113,8 +116,18 @@ impl Cache {
     fn open_locked(root: &Path, exclusive: bool) -> Result<Cache, CacheError> {
         fs::create_dir_all(root.join("layers")).map_err(io_at(root))?;
         let lock_path = root.join("lock");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io_at(&lock_path))?;
-        if exclusive { lock.lock_exclusive() } else { lock.lock_shared() }.map_err(io_at(&lock_path))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_at(&lock_path))?;
+        if exclusive {
+            lock.lock_exclusive()
+        } else {
+            lock.lock_shared()
+        }
+        .map_err(io_at(&lock_path))?;
         let blobs = BlobStore::open(root.join("blobs"))?;
         let files = fs::read(root.join("files.json"))
             .ok()
@@ -158,13 +171,19 @@ impl Cache {
             return None;
         }
         // Touching the record marks it used, for `prune`.
-        let _ = File::options().append(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
+        let _ = File::options()
+            .append(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(SystemTime::now()));
         Some(record)
     }
 
     pub fn put_layer(&self, key: &Digest, record: &LayerRecord) -> Result<(), CacheError> {
         let path = self.record_path(key);
-        write_atomic(&path, &serde_json::to_vec_pretty(record).expect("records serialise"))
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(record).expect("records serialise"),
+        )
     }
 
     /// The sha256 of a file's content. A file whose device, inode, size,
@@ -180,7 +199,8 @@ impl Cache {
             return Ok(stat.digest.clone());
         }
         let file = File::open(path).map_err(io_at(path))?;
-        let (digest, size) = Digest::of_reader(io::BufReader::with_capacity(1 << 20, file)).map_err(io_at(path))?;
+        let (digest, size) =
+            Digest::of_reader(io::BufReader::with_capacity(1 << 20, file)).map_err(io_at(path))?;
         let after = fs::metadata(path).map_err(io_at(path))?;
         let stat = FileStat {
             dev: after.dev(),
@@ -192,7 +212,10 @@ impl Cache {
         };
         // Only remember a file that did not change while it was read.
         if size == after.len() && stat.matches(&meta) {
-            self.files.lock().expect("file cache lock").insert(key, stat);
+            self.files
+                .lock()
+                .expect("file cache lock")
+                .insert(key, stat);
             *self.files_dirty.lock().expect("file cache lock") = true;
         }
         Ok(digest)
@@ -208,9 +231,18 @@ impl Cache {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        merged.extend(self.files.lock().expect("file cache lock").iter().map(|(k, v)| (k.clone(), v.clone())));
+        merged.extend(
+            self.files
+                .lock()
+                .expect("file cache lock")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         merged.retain(|p, _| p.exists());
-        write_atomic(&path, &serde_json::to_vec(&merged).expect("stats serialise"))
+        write_atomic(
+            &path,
+            &serde_json::to_vec(&merged).expect("stats serialise"),
+        )
     }
 }
 
@@ -230,7 +262,10 @@ pub fn prune(root: &Path, older_than: Duration) -> Result<PruneReport, CacheErro
     let cache = Cache::open_locked(root, true)?;
     let now = SystemTime::now();
     let old = |meta: &fs::Metadata| {
-        meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age >= older_than)
+        meta.modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= older_than)
     };
     let mut report = PruneReport::default();
     let mut keep = std::collections::HashSet::new();
@@ -238,7 +273,9 @@ pub fn prune(root: &Path, older_than: Duration) -> Result<PruneReport, CacheErro
     for entry in fs::read_dir(&layers).map_err(io_at(&layers))? {
         let entry = entry.map_err(io_at(&layers))?;
         let meta = entry.metadata().map_err(io_at(&entry.path()))?;
-        let record: Option<LayerRecord> = fs::read(entry.path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let record: Option<LayerRecord> = fs::read(entry.path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         match record {
             Some(r) if !old(&meta) => {
                 keep.insert(r.blob.digest.hex().to_string());
@@ -252,7 +289,10 @@ pub fn prune(root: &Path, older_than: Duration) -> Result<PruneReport, CacheErro
             }
         }
     }
-    cache.blobs.clean_temporaries().map_err(io_at(cache.blobs.dir()))?;
+    cache
+        .blobs
+        .clean_temporaries()
+        .map_err(io_at(cache.blobs.dir()))?;
     for entry in fs::read_dir(cache.blobs.dir()).map_err(io_at(cache.blobs.dir()))? {
         let entry = entry.map_err(io_at(cache.blobs.dir()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -269,7 +309,10 @@ pub fn prune(root: &Path, older_than: Duration) -> Result<PruneReport, CacheErro
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io_at(dir))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io_at(dir))?;
     io::Write::write_all(&mut temp, bytes).map_err(io_at(path))?;
     temp.as_file().sync_all().map_err(io_at(path))?;
     temp.persist(path).map_err(|e| io_at(path)(e.error))?;
@@ -290,7 +333,12 @@ mod tests {
         let mtime = fs::metadata(&file).unwrap().modified().unwrap();
         assert_eq!(cache.file_digest(&file).unwrap(), Digest::of(b"one"));
         fs::write(&file, b"two").unwrap();
-        File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
         assert_eq!(cache.file_digest(&file).unwrap(), Digest::of(b"two"));
     }
 
@@ -300,7 +348,12 @@ mod tests {
         let cache = Cache::open(dir.path()).unwrap();
         let digest = cache.blobs.put_bytes(b"blob").unwrap();
         let record = LayerRecord {
-            blob: LayerBlob { digest: digest.clone(), diff_id: DiffId(digest.clone()), size: 4, media_type: "x".into() },
+            blob: LayerBlob {
+                digest: digest.clone(),
+                diff_id: DiffId(digest.clone()),
+                size: 4,
+                media_type: "x".into(),
+            },
             facts: RootfsFacts::default(),
         };
         let key = Digest::of(b"key");

@@ -73,8 +73,12 @@ impl From<&Platform> for PlatformDoc {
 /// the blobs are the same, only the names differ.
 pub fn oci_media_type(media_type: &str) -> &str {
     match media_type {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" => "application/vnd.oci.image.layer.v1.tar+gzip",
-        "application/vnd.docker.image.rootfs.diff.tar.zstd" => "application/vnd.oci.image.layer.v1.tar+zstd",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
+        "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        }
         "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
         DOCKER_CONFIG => CONFIG,
         DOCKER_MANIFEST => MANIFEST,
@@ -173,11 +177,18 @@ fn apply(mut config: Map<String, Value>, spec: &ConfigSpec) -> Map<String, Value
         let mut env: Vec<String> = config
             .get("Env")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         for (key, value) in &spec.env {
             let item = format!("{key}={value}");
-            match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
+            match env
+                .iter_mut()
+                .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+            {
                 Some(existing) => *existing = item,
                 None => env.push(item),
             }
@@ -192,18 +203,38 @@ fn apply(mut config: Map<String, Value>, spec: &ConfigSpec) -> Map<String, Value
     set("WorkingDir", &spec.workdir);
     set("User", &spec.user);
     set("StopSignal", &spec.stop_signal);
-    merge_object(&mut config, "Labels", spec.labels.iter().map(|(k, v)| (k.clone(), json!(v))));
-    merge_object(&mut config, "ExposedPorts", spec.exposed_ports.iter().map(|p| (port_key(p), json!({}))));
-    merge_object(&mut config, "Volumes", spec.volumes.iter().map(|v| (v.clone(), json!({}))));
+    merge_object(
+        &mut config,
+        "Labels",
+        spec.labels.iter().map(|(k, v)| (k.clone(), json!(v))),
+    );
+    merge_object(
+        &mut config,
+        "ExposedPorts",
+        spec.exposed_ports.iter().map(|p| (port_key(p), json!({}))),
+    );
+    merge_object(
+        &mut config,
+        "Volumes",
+        spec.volumes.iter().map(|v| (v.clone(), json!({}))),
+    );
     config
 }
 
 /// `8080` means `8080/tcp`, as in Docker's `EXPOSE`.
 fn port_key(port: &str) -> String {
-    if port.contains('/') { port.to_string() } else { format!("{port}/tcp") }
+    if port.contains('/') {
+        port.to_string()
+    } else {
+        format!("{port}/tcp")
+    }
 }
 
-fn merge_object(config: &mut Map<String, Value>, key: &str, items: impl Iterator<Item = (String, Value)>) {
+fn merge_object(
+    config: &mut Map<String, Value>,
+    key: &str,
+    items: impl Iterator<Item = (String, Value)>,
+) {
     let mut items = items.peekable();
     if items.peek().is_none() {
         return;
@@ -219,7 +250,11 @@ fn merge_object(config: &mut Map<String, Value>, key: &str, items: impl Iterator
 }
 
 /// An image manifest over a config blob and layers.
-pub fn manifest(config: &Descriptor, layers: &[LayerBlob], annotations: &BTreeMap<String, String>) -> Value {
+pub fn manifest(
+    config: &Descriptor,
+    layers: &[LayerBlob],
+    annotations: &BTreeMap<String, String>,
+) -> Value {
     let layers: Vec<Value> = layers
         .iter()
         .map(|l| json!({ "mediaType": l.media_type, "digest": l.digest, "size": l.size }))
@@ -262,16 +297,21 @@ mod tests {
 
     #[test]
     fn spec_overrides_base_as_a_dockerfile_would() {
-        let base = json!({"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["bash"], "Labels": {"x": "1"}}});
+        let base =
+            json!({"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["bash"], "Labels": {"x": "1"}}});
         let mut spec = ConfigSpec::default();
         spec.entrypoint = Some(vec!["/init".into()]);
         spec.env.insert("A".into(), "2".into());
-        spec.env.insert("DEBIAN_FRONTEND".into(), "noninteractive".into());
+        spec.env
+            .insert("DEBIAN_FRONTEND".into(), "noninteractive".into());
         spec.labels.insert("y".into(), "2".into());
         spec.exposed_ports.push("8080".into());
         let doc = config(Some(&base), &spec, &Platform::linux_amd64(), &[], &[], 0);
         let c = &doc["config"];
-        assert_eq!(c["Env"], json!(["PATH=/bin", "A=2", "DEBIAN_FRONTEND=noninteractive"]));
+        assert_eq!(
+            c["Env"],
+            json!(["PATH=/bin", "A=2", "DEBIAN_FRONTEND=noninteractive"])
+        );
         assert_eq!(c["Entrypoint"], json!(["/init"]));
         assert!(c.get("Cmd").is_none());
         assert_eq!(c["Labels"], json!({"x": "1", "y": "2"}));

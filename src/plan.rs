@@ -120,6 +120,8 @@ pub struct Plan {
     pub metadata: spec::MetadataSpec,
     /// Seconds since the epoch for every timestamp the build writes.
     pub epoch: u64,
+    /// The spec's `compression`, used for the base rootfs layer too.
+    pub default_compression: Option<Compression>,
 }
 
 /// Loads the spec at `path` and checks it through.
@@ -171,6 +173,7 @@ pub fn load(path: &Path) -> Result<Plan, Error> {
         annotations: image.annotations,
         metadata: image.metadata,
         epoch,
+        default_compression: image.compression,
     })
 }
 

@@ -1,5 +1,7 @@
 //! Logging set-up: `tracing` to stderr, `RUST_LOG` wins over `-q`/`-v`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(quiet: bool, verbose: u8) {
@@ -14,6 +16,7 @@ pub fn init(quiet: bool, verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .without_time()
         .init();

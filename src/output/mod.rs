@@ -1,0 +1,75 @@
+//! Where a built image goes. Every destination implements [`Output`], so a
+//! new one touches no builder code.
+
+pub mod layout;
+
+use anyhow::{Result, bail};
+
+use crate::build::BuiltImage;
+use crate::digest::Digest;
+use crate::store::BlobStore;
+
+/// What an output did, for people and for `--json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OutputReport {
+    /// `oci`, `oci-archive`, `docker-archive`, `registry`, …
+    pub kind: String,
+    /// The directory, file or reference written.
+    pub location: String,
+    /// The digest the destination knows the image by.
+    pub digest: Digest,
+}
+
+pub trait Output {
+    /// The destination as the user wrote it.
+    fn describe(&self) -> String;
+    /// Writes the image; all its blobs are in `store`.
+    fn write(&self, image: &BuiltImage, store: &BlobStore) -> Result<OutputReport>;
+}
+
+/// Splits `PATH[:REF]`; the reference is whatever follows the last colon
+/// when it looks like a tag (a path may itself hold colons).
+pub fn split_ref(rest: &str) -> (&str, Option<&str>) {
+    match rest.rsplit_once(':') {
+        Some((path, r)) if !path.is_empty() && !r.is_empty() && !r.contains('/') => (path, Some(r)),
+        _ => (rest, None),
+    }
+}
+
+/// Parses `--output` values: `oci:DIR[:REF]` (others are added by their
+/// modules through [`parse_with`]).
+pub fn parse(value: &str) -> Result<Box<dyn Output>> {
+    let Some((kind, rest)) = value.split_once(':') else {
+        bail!("output '{value}': expected KIND:PATH such as oci:build/image");
+    };
+    if rest.is_empty() {
+        bail!("output '{value}': no path after '{kind}:'");
+    }
+    match kind {
+        "oci" => {
+            let (dir, reference) = split_ref(rest);
+            Ok(Box::new(layout::LayoutOutput::new(dir, reference)))
+        }
+        other => bail!(
+            "output '{value}': unknown kind '{other}' (expected oci, oci-archive or docker-archive)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_ref_keeps_paths_with_colons() {
+        assert_eq!(split_ref("out:latest"), ("out", Some("latest")));
+        assert_eq!(split_ref("out"), ("out", None));
+        assert_eq!(split_ref("a:b/c"), ("a:b/c", None));
+    }
+
+    #[test]
+    fn unknown_output_kind_is_named() {
+        let err = parse("tarball:x").err().unwrap().to_string();
+        assert!(err.contains("unknown kind 'tarball'"), "{err}");
+    }
+}
