@@ -79,7 +79,9 @@ pub fn set_up(root: &Path, settings: &Settings) -> Account {
     account
 }
 
-/// The account of a shim that is not root: it can only be itself.
+/// The account of a shim that is not root: it can only be itself. The
+/// home is the passwd entry's, then `HOME`, then `/home/$RUNTIME_USER`;
+/// `/` does not count, as runtimes write it for users they make up.
 pub fn current(root: &Path, settings: &Settings, uid: u32, gid: u32) -> Account {
     let entry = open_etc(root)
         .and_then(|etc| read_entries(&etc, "passwd"))
@@ -89,26 +91,25 @@ pub fn current(root: &Path, settings: &Settings, uid: u32, gid: u32) -> Account 
                 .into_iter()
                 .find(|u| u.uid == uid)
         });
-    let env_home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .filter(|home| home.is_absolute() && home != Path::new("/"));
-    match entry {
-        Some(user) => Account {
-            name: user.name,
-            uid,
-            gid,
-            home: PathBuf::from(user.home),
-            shell: PathBuf::from(user.shell),
-            groups: Vec::new(),
-        },
-        None => Account {
-            name: settings.user.clone(),
-            uid,
-            gid,
-            home: env_home.unwrap_or_else(|| settings.home()),
-            shell: PathBuf::from("/bin/sh"),
-            groups: Vec::new(),
-        },
+    let usable = |home: &PathBuf| home.is_absolute() && home != Path::new("/");
+    let home = entry
+        .as_ref()
+        .map(|user| PathBuf::from(&user.home))
+        .filter(usable)
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from).filter(usable))
+        .unwrap_or_else(|| settings.home());
+    Account {
+        name: entry
+            .as_ref()
+            .map_or_else(|| settings.user.clone(), |user| user.name.clone()),
+        uid,
+        gid,
+        home,
+        shell: entry.map_or_else(
+            || PathBuf::from("/bin/sh"),
+            |user| PathBuf::from(user.shell),
+        ),
+        groups: Vec::new(),
     }
 }
 
@@ -425,6 +426,27 @@ mod tests {
             std::fs::read_to_string(root.join("etc/group")).unwrap(),
             "dev:x:2:\n"
         );
+    }
+
+    #[test]
+    fn current_user_keeps_its_passwd_home_unless_it_is_root_dir() {
+        let root = temp_root("current");
+        std::fs::write(
+            root.join("etc/passwd"),
+            "me:x:1234:1234::/home/me:/bin/zsh\nodd:x:99:99::/:/bin/sh\n",
+        )
+        .unwrap();
+        let settings = settings("dev", 1, 1);
+        let account = current(&root, &settings, 1234, 1234);
+        assert_eq!(
+            (account.name.as_str(), account.home.as_path()),
+            ("me", Path::new("/home/me"))
+        );
+        assert_eq!(account.shell, Path::new("/bin/zsh"));
+        let account = current(&root, &settings, 99, 99);
+        assert_ne!(account.home, Path::new("/"));
+        let account = current(&root, &settings, 5, 5);
+        assert_eq!(account.name, "dev");
     }
 
     #[test]

@@ -221,8 +221,8 @@ fn copy_credentials(
     };
 
     let dest = account.home.join(&settings.credentials_dest);
-    if let Some((dir, name)) = private_dir {
-        match install::write_private(&dir, &name, &bytes, 0o600, owner) {
+    match private_dir {
+        Some((dir, name)) => match install::write_private(&dir, &name, &bytes, 0o600, owner) {
             Ok(()) => note(format_args!(
                 "loaded Claude credentials from the host into {}",
                 dest.display()
@@ -231,7 +231,9 @@ fn copy_credentials(
                 "writing {}: {err}; credentials not copied",
                 dest.display()
             )),
-        }
+        },
+        // The reason was reported when the directory could not be made.
+        None => warn(format_args!("credentials not copied to {}", dest.display())),
     }
 
     let now_ms = SystemTime::now()
