@@ -1,6 +1,7 @@
 //! One file per subcommand: each defines its clap `Args` and a `run`.
 
 pub mod build;
+pub mod creds;
 pub mod logging;
 
 /// Prints an error as one line: the outermost context, then its causes,

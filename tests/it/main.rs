@@ -1,0 +1,4 @@
+//! Behaviour tests, compiled as one binary; one submodule per area.
+
+mod creds;
+mod shim;
