@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -123,7 +122,7 @@ impl Cache {
             .open(&lock_path)
             .map_err(io_at(&lock_path))?;
         if exclusive {
-            lock.lock_exclusive()
+            lock.lock()
         } else {
             lock.lock_shared()
         }

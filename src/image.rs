@@ -299,8 +299,10 @@ mod tests {
     fn spec_overrides_base_as_a_dockerfile_would() {
         let base =
             json!({"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["bash"], "Labels": {"x": "1"}}});
-        let mut spec = ConfigSpec::default();
-        spec.entrypoint = Some(vec!["/init".into()]);
+        let mut spec = ConfigSpec {
+            entrypoint: Some(vec!["/init".into()]),
+            ..ConfigSpec::default()
+        };
         spec.env.insert("A".into(), "2".into());
         spec.env
             .insert("DEBIAN_FRONTEND".into(), "noninteractive".into());

@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn parents_sort_before_children() {
-        let mut paths = vec![
+        let mut paths = [
             LayerPath::new("a/b").unwrap(),
             LayerPath::new("a-b").unwrap(),
             LayerPath::new("a").unwrap(),

@@ -116,10 +116,10 @@ pub fn current(root: &Path, settings: &Settings, uid: u32, gid: u32) -> Account 
 fn open_etc(root: &Path) -> Result<Dir, Error> {
     let etc = root.join("etc");
     // An image without /etc (a bare static binary) gets one.
-    if let Err(err) = std::fs::create_dir(&etc) {
-        if err.kind() != io::ErrorKind::AlreadyExists {
-            return Err(Error::io(format!("creating {}", etc.display()), err));
-        }
+    if let Err(err) = std::fs::create_dir(&etc)
+        && err.kind() != io::ErrorKind::AlreadyExists
+    {
+        return Err(Error::io(format!("creating {}", etc.display()), err));
     }
     Dir::open(&etc).map_err(|err| Error::io(format!("opening {}", etc.display()), err))
 }

@@ -132,10 +132,10 @@ pub fn diagnose(bytes: &[u8], now_ms: u64, required: &[String]) -> Diagnosis {
             problems.push(Problem::MissingScope(scope.clone()));
         }
     }
-    if let Some(expires_at_ms) = oauth.get("expiresAt").and_then(serde_json::Value::as_u64) {
-        if expires_at_ms < now_ms {
-            problems.push(Problem::Expired { expires_at_ms });
-        }
+    if let Some(expires_at_ms) = oauth.get("expiresAt").and_then(serde_json::Value::as_u64)
+        && expires_at_ms < now_ms
+    {
+        problems.push(Problem::Expired { expires_at_ms });
     }
     Diagnosis { problems }
 }

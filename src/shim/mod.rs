@@ -148,14 +148,12 @@ pub fn run(command: Vec<OsString>) -> i32 {
     let private_dir = prepare_home(root, &settings, &account, owner);
     copy_credentials(root, &settings, &account, private_dir, owner);
 
-    if is_root {
-        if let Err(err) = exec::drop_privileges(&account) {
-            error(format!(
-                "switching to uid {} gid {}: {err}",
-                account.uid, account.gid
-            ));
-            return EXIT_SETUP;
-        }
+    if is_root && let Err(err) = exec::drop_privileges(&account) {
+        error(format!(
+            "switching to uid {} gid {}: {err}",
+            account.uid, account.gid
+        ));
+        return EXIT_SETUP;
     }
     let err = exec::exec(&account, &command);
     let program = command.first().map_or_else(
