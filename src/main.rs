@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Build an image from a TOML spec.
     Build(cli::build::Args),
+    /// Push an image from an OCI layout to a registry.
+    Push(cli::push::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     cli::logging::init(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Build(args) => cli::build::run(args),
+        Command::Push(args) => cli::push::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
