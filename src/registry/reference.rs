@@ -178,6 +178,9 @@ impl fmt::Display for Reference {
 mod tests {
     use super::*;
 
+    /// Registry, repository, tag, digest.
+    type Expected<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
     fn parts(input: &str) -> (String, String, Option<String>, Option<String>) {
         let r: Reference = input.parse().unwrap();
         (
@@ -191,7 +194,7 @@ mod tests {
     #[test]
     fn parses_reference_table() {
         let digest = Digest::of(b"x").to_string();
-        let table: Vec<(String, (&str, &str, Option<&str>, Option<&str>))> = vec![
+        let table: Vec<(String, Expected)> = vec![
             ("debian".into(), ("docker.io", "library/debian", None, None)),
             (
                 "debian:12".into(),

@@ -1,0 +1,4 @@
+//! Behaviour tests, compiled as one binary.
+
+mod registry;
+mod support;
