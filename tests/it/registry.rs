@@ -543,3 +543,57 @@ fn failed_uploads_restart_and_large_bodies_fall_back_to_chunks() {
         .count();
     assert_eq!(manifest_puts, 5, "bounded retries");
 }
+
+#[test]
+fn redirected_blob_downloads_leave_credentials_behind() {
+    if !tools() {
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let image = write_image_layout(&layout, "redirect", "v1");
+    let storage = Proxy::start(&registry.host, ProxyConfig::default());
+    let front = Proxy::start(
+        &registry.host,
+        ProxyConfig {
+            token_uses: Some(100),
+            redirect_blob_gets: Some(storage.host.clone()),
+            ..ProxyConfig::default()
+        },
+    );
+    let (client, _) = client(work.path(), ClientOptions::default());
+    let target = reference(&format!("{}/redirect/app:v1", front.host));
+    assert_eq!(
+        push_layout(&client, &layout, None, &target).unwrap(),
+        image.digest
+    );
+
+    let store = BlobStore::open(work.path().join("store")).unwrap();
+    let pulled = pull_image(
+        &client,
+        &target,
+        &Platform::new("linux", "amd64", None),
+        &store,
+    )
+    .unwrap();
+    assert_eq!(pulled.manifest_digest, image.digest);
+    let downloads = storage.stats.forwarded.lock().unwrap().clone();
+    assert_eq!(downloads.len(), 3, "config and two layers: {downloads:?}");
+    assert_eq!(
+        storage
+            .stats
+            .authorized
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    assert!(
+        front
+            .stats
+            .authorized
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    );
+}

@@ -26,6 +26,8 @@ pub struct ProxyConfig {
     pub refuse_monolithic: bool,
     /// Answer 503 to every manifest `PUT`.
     pub fail_manifest_puts: bool,
+    /// Redirect blob `GET`s to this `host:port` (another origin).
+    pub redirect_blob_gets: Option<String>,
 }
 
 #[derive(Default)]
@@ -36,6 +38,8 @@ pub struct ProxyStats {
     pub expired_rejections: AtomicUsize,
     /// `METHOD path` of each forwarded request.
     pub forwarded: Mutex<Vec<String>>,
+    /// Forwarded requests that carried an `Authorization` header.
+    pub authorized: AtomicUsize,
 }
 
 pub struct Proxy {
@@ -208,11 +212,26 @@ impl Shared {
                 b"",
             );
         }
+        if let Some(other) = &self.config.redirect_blob_gets
+            && request.method == "GET"
+            && path.contains("/blobs/sha256:")
+        {
+            let location = format!("http://{other}{}", request.target);
+            return respond(
+                &stream,
+                "307 Temporary Redirect",
+                &[("Location", location)],
+                b"",
+            );
+        }
         self.stats
             .forwarded
             .lock()
             .unwrap()
             .push(format!("{} {path}", request.method));
+        if request.header("authorization").is_some() {
+            self.stats.authorized.fetch_add(1, Ordering::SeqCst);
+        }
         self.forward(&stream, &request)
     }
 
