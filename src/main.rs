@@ -28,6 +28,8 @@ enum Command {
     Build(cli::build::Args),
     /// Inspect Claude Code credentials.
     Creds(cli::creds::Args),
+    /// Push an image from an OCI layout to a registry.
+    Push(cli::push::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => cli::build::run(args),
         Command::Creds(args) => cli::creds::run(args),
+        Command::Push(args) => cli::push::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

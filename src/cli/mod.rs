@@ -3,6 +3,7 @@
 pub mod build;
 pub mod creds;
 pub mod logging;
+pub mod push;
 
 /// Prints an error as one line: the outermost context, then its causes,
 /// each separated by `: ` (the way `rg` and `git` report errors).

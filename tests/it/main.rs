@@ -1,4 +1,6 @@
 //! Behaviour tests, compiled as one binary; one submodule per area.
 
 mod creds;
+mod registry;
 mod shim;
+mod support;

@@ -1,0 +1,269 @@
+//! Pulling an image into the blob store (distribution spec, "Pull").
+//!
+//! A tag or digest resolves to a manifest; an index (or Docker manifest
+//! list) is resolved further to the manifest for the wanted platform. The
+//! config and layers are fetched unless the store already has them, each
+//! checked against its digest and size before it gets its name, and the
+//! descriptors handed back carry OCI media types whatever the registry
+//! served.
+
+use std::io::Read;
+use std::sync::Mutex;
+
+use reqwest::{Method, StatusCode};
+
+use super::auth::pull_scope;
+use super::client::Client;
+use super::error::RegistryError;
+use super::manifest::{Descriptor, Index, Manifest, Platform, Versioned};
+use super::mediatype;
+use super::reference::Reference;
+use super::transport::Call;
+use crate::digest::Digest;
+use crate::store::BlobStore;
+
+/// Manifests larger than this are refused (the distribution spec suggests
+/// registries accept at least 4 MiB).
+const MAX_MANIFEST: u64 = 4 << 20;
+const PARALLEL_DOWNLOADS: usize = 4;
+/// Whole-download tries for a blob whose body broke off.
+const DOWNLOAD_ATTEMPTS: u32 = 3;
+
+/// A pulled image; all its blobs are in the store.
+#[derive(Debug, Clone)]
+pub struct PulledImage {
+    /// The digest of the platform's image manifest.
+    pub manifest_digest: Digest,
+    /// The config descriptor, with an OCI media type.
+    pub config_descriptor: Descriptor,
+    /// The config JSON (also in the store under its digest).
+    pub config: Vec<u8>,
+    /// The layers in order, with OCI media types and their original digests.
+    pub layers: Vec<Descriptor>,
+}
+
+/// Pulls `reference` for `platform` into `store`.
+pub fn pull_image(
+    client: &Client,
+    reference: &Reference,
+    platform: &Platform,
+    store: &BlobStore,
+) -> Result<PulledImage, RegistryError> {
+    let puller = Puller {
+        client,
+        registry: reference.api_host(),
+        repository: &reference.repository,
+        scopes: vec![pull_scope(&reference.repository)],
+        store,
+    };
+    let (mut digest, mut media_type, mut bytes) =
+        puller.fetch_manifest(&reference.manifest_reference(), reference.digest.as_ref())?;
+    if mediatype::is_index(&media_type) {
+        let child = puller.choose_platform(&digest, &bytes, platform)?;
+        (digest, media_type, bytes) =
+            puller.fetch_manifest(&child.digest.to_string(), Some(&child.digest))?;
+    }
+    if !mediatype::is_manifest(&media_type) {
+        return Err(puller.protocol(format!(
+            "manifest {digest} has unsupported media type {media_type}"
+        )));
+    }
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| puller.protocol(format!("manifest {digest} is not valid: {e}")))?;
+    puller.fetch_blobs(std::slice::from_ref(&manifest.config))?;
+    puller.fetch_blobs(&manifest.layers)?;
+    client.record.save();
+    let config = store.read(&manifest.config.digest)?;
+    Ok(PulledImage {
+        manifest_digest: digest,
+        config_descriptor: to_oci(manifest.config),
+        config,
+        layers: manifest.layers.into_iter().map(to_oci).collect(),
+    })
+}
+
+fn to_oci(mut descriptor: Descriptor) -> Descriptor {
+    descriptor.media_type = mediatype::to_oci(&descriptor.media_type).to_string();
+    descriptor
+}
+
+struct Puller<'a> {
+    client: &'a Client,
+    registry: &'a str,
+    repository: &'a str,
+    scopes: Vec<String>,
+    store: &'a BlobStore,
+}
+
+impl Puller<'_> {
+    fn protocol(&self, what: String) -> RegistryError {
+        RegistryError::Protocol {
+            registry: self.registry.to_string(),
+            what,
+        }
+    }
+
+    /// `GET /v2/<name>/manifests/<reference>`: digest, media type, bytes.
+    /// A manifest asked for by digest comes from the store when it is there.
+    fn fetch_manifest(
+        &self,
+        reference: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, String, Vec<u8>), RegistryError> {
+        if let Some(digest) = expected.filter(|d| self.store.contains(d)) {
+            let bytes = self.store.read(digest)?;
+            if let Some(media_type) = Versioned::media_type_of(&bytes) {
+                return Ok((digest.clone(), media_type, bytes));
+            }
+        }
+        let url = self.client.api_url(
+            self.registry,
+            &format!("{}/manifests/{reference}", self.repository),
+        )?;
+        let call = Call::new(self.registry, &self.scopes, Method::GET, url.clone())
+            .header("Accept", mediatype::MANIFEST_ACCEPT.join(", "));
+        let response = self.client.execute(&call)?;
+        let response =
+            self.client
+                .expect(self.registry, "GET", &url, response, &[StatusCode::OK])?;
+        let served_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        let claimed = response
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok());
+        let mut bytes = Vec::new();
+        response
+            .take(MAX_MANIFEST + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.protocol(format!("reading manifest {reference}: {e}")))?;
+        if bytes.len() as u64 > MAX_MANIFEST {
+            return Err(self.protocol(format!(
+                "manifest {reference} is larger than {MAX_MANIFEST} bytes"
+            )));
+        }
+        let digest = Digest::of(&bytes);
+        if let Some(wanted) = expected.or(claimed.as_ref())
+            && wanted != &digest
+        {
+            return Err(self.protocol(format!(
+                "manifest {reference} has digest {digest}, expected {wanted}"
+            )));
+        }
+        // The manifest's own field wins; OCI made it optional, so the served
+        // type comes next, and the manifest's shape last.
+        let declared = serde_json::from_slice::<Versioned>(&bytes)
+            .ok()
+            .and_then(|v| v.media_type);
+        let served = served_type.filter(|t| mediatype::MANIFEST_ACCEPT.contains(&t.as_str()));
+        let media_type = declared
+            .or(served)
+            .or_else(|| Versioned::media_type_of(&bytes))
+            .unwrap_or_else(|| mediatype::OCI_MANIFEST.to_string());
+        self.store.put_bytes(&bytes)?;
+        Ok((digest, media_type, bytes))
+    }
+
+    fn choose_platform(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+        wanted: &Platform,
+    ) -> Result<Descriptor, RegistryError> {
+        let index: Index = serde_json::from_slice(bytes)
+            .map_err(|e| self.protocol(format!("index {digest} is not valid: {e}")))?;
+        let fits = |d: &&Descriptor, exact: bool| {
+            d.platform.as_ref().is_some_and(|p| {
+                p.os == wanted.os
+                    && p.architecture == wanted.architecture
+                    && (wanted.variant.is_none()
+                        || p.variant == wanted.variant
+                        || (!exact && p.variant.is_none()))
+            })
+        };
+        let candidates = || {
+            index
+                .manifests
+                .iter()
+                .filter(|d| mediatype::is_manifest(&d.media_type))
+        };
+        candidates()
+            .find(|d| fits(d, true))
+            .or_else(|| candidates().find(|d| fits(d, false)))
+            .cloned()
+            .ok_or_else(|| {
+                let offered: Vec<String> = candidates()
+                    .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
+                    .collect();
+                self.protocol(format!(
+                    "index {digest} has no image for {wanted} (it has: {})",
+                    offered.join(", ")
+                ))
+            })
+    }
+
+    fn fetch_blobs(&self, blobs: &[Descriptor]) -> Result<(), RegistryError> {
+        let queue = Mutex::new(blobs.iter());
+        let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_DOWNLOADS.min(blobs.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                        let Some(blob) = next else { break };
+                        if let Err(e) = self.fetch_blob(blob) {
+                            failure
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(e);
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// `GET /v2/<name>/blobs/<digest>` into the store, unless it is there.
+    fn fetch_blob(&self, blob: &Descriptor) -> Result<(), RegistryError> {
+        self.client
+            .record
+            .note(self.registry, self.repository, &blob.digest);
+        if self.store.contains(&blob.digest) {
+            return Ok(());
+        }
+        let url = self.client.api_url(
+            self.registry,
+            &format!("{}/blobs/{}", self.repository, blob.digest),
+        )?;
+        let mut attempt = 0;
+        loop {
+            let call = Call::new(self.registry, &self.scopes, Method::GET, url.clone());
+            let response = self.client.execute(&call)?;
+            let response =
+                self.client
+                    .expect(self.registry, "GET", &url, response, &[StatusCode::OK])?;
+            let what = format!("blob {} from {}", blob.digest, self.registry);
+            attempt += 1;
+            match self
+                .store
+                .put_reader(response, Some((&blob.digest, blob.size)), &what)
+            {
+                Ok(_) => return Ok(()),
+                // A body that broke off is fetched again; wrong content is not.
+                Err(crate::store::StoreError::Io { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
+                    tracing::debug!("download of {} broke off, retrying", blob.digest);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
