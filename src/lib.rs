@@ -37,6 +37,7 @@ pub mod plan;
 pub mod platform;
 #[cfg(feature = "builder")]
 pub mod recipe;
+#[cfg(feature = "builder")]
 pub mod registry;
 #[cfg(feature = "builder")]
 pub mod secrets;
