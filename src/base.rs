@@ -596,3 +596,53 @@ pub fn scan_layers(layers: &[LayerBlob], cache: &Cache) -> Result<RootfsFacts, S
     }
     Ok(facts)
 }
+
+/// Pulls a registry base into the blob store; its layers pass through with
+/// their digests, and the manifest annotations name it.
+impl crate::build::BasePuller for crate::registry::Client {
+    fn pull(&self, reference: &str, platform: &Platform, cache: &Cache) -> anyhow::Result<Base> {
+        let parsed: crate::registry::Reference = reference.parse()?;
+        let wanted = crate::registry::Platform::new(
+            &platform.os,
+            &platform.architecture,
+            platform.variant.as_deref(),
+        );
+        let pulled = crate::registry::pull_image(self, &parsed, &wanted, &cache.blobs)?;
+        let config: Value = serde_json::from_slice(&pulled.config).map_err(|e| {
+            anyhow::anyhow!(
+                "base {reference}: config {}: invalid JSON: {e}",
+                pulled.config_descriptor.digest
+            )
+        })?;
+        let diff_ids: Vec<crate::digest::DiffId> =
+            serde_json::from_value(config["rootfs"]["diff_ids"].clone())
+                .map_err(|e| anyhow::anyhow!("base {reference}: config rootfs.diff_ids: {e}"))?;
+        if diff_ids.len() != pulled.layers.len() {
+            anyhow::bail!(
+                "base {reference}: config lists {} diff_ids for {} layers",
+                diff_ids.len(),
+                pulled.layers.len()
+            );
+        }
+        let layers = pulled
+            .layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(d, diff_id)| LayerBlob {
+                digest: d.digest.clone(),
+                diff_id,
+                size: d.size,
+                media_type: d.media_type.clone(),
+            })
+            .collect();
+        Ok(Base {
+            layers,
+            config: Some(config),
+            facts: RootfsFacts::default(),
+            description: format!("image {reference}"),
+            name: Some(reference.to_string()),
+            digest: Some(pulled.manifest_digest),
+            cached: false,
+        })
+    }
+}

@@ -124,6 +124,32 @@ pub struct Plan {
     pub default_compression: Option<Compression>,
 }
 
+impl Plan {
+    /// Keeps only the `wanted` platforms (all of them when `wanted` is
+    /// empty); asking for one the spec does not build is an error.
+    pub fn select_platforms(&mut self, wanted: &[Platform]) -> Result<(), Error> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for w in wanted {
+            if !self.platforms.iter().any(|p| &p.platform == w) {
+                let known: Vec<String> = self
+                    .platforms
+                    .iter()
+                    .map(|p| p.platform.to_string())
+                    .collect();
+                return Err(plan_error(
+                    &self.spec_file,
+                    "platforms",
+                    format!("--platform {w} is not one of {}", known.join(", ")),
+                ));
+            }
+        }
+        self.platforms.retain(|p| wanted.contains(&p.platform));
+        Ok(())
+    }
+}
+
 /// Loads the spec at `path` and checks it through.
 pub fn load(path: &Path) -> Result<Plan, Error> {
     let image: ImageSpec = spec::load(path)?;

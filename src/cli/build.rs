@@ -3,11 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use serde_json::json;
 
 use jib_image::build::{Builder, BuiltImage};
 use jib_image::cache::{self, Cache};
 use jib_image::output::{self, OutputReport};
 use jib_image::plan;
+use jib_image::platform::Platform;
+use jib_image::registry::{self, Client, Reference};
+
+use super::push::RegistryFlags;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,38 +22,128 @@ pub struct Args {
     /// Where to write the image: oci:DIR[:REF] (repeatable).
     #[arg(short, long = "output", value_name = "KIND:PATH[:REF]")]
     pub outputs: Vec<String>,
+    /// Push the image to this registry reference after building it.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// Build only these of the spec's platforms (os/arch, repeatable).
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    pub platforms: Vec<String>,
     /// The build cache directory [default: $XDG_CACHE_HOME/jib-image].
     #[arg(long, value_name = "DIR", env = "JIB_IMAGE_CACHE")]
     pub cache_dir: Option<PathBuf>,
     /// Write the manifest (or index) digest alone to FILE.
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,
+    /// Print one JSON object describing the result instead of the digest.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Everything the user typed is checked before any work starts.
     let outputs = args
         .outputs
         .iter()
         .map(|o| output::parse(o))
         .collect::<Result<Vec<_>>>()?;
-    let plan = plan::load(&args.spec)?;
+    let push: Option<Reference> = args.push.as_deref().map(str::parse).transpose()?;
+    let wanted: Vec<Platform> = args
+        .platforms
+        .iter()
+        .map(|p| p.parse())
+        .collect::<Result<_, _>>()?;
+    let mut plan = plan::load(&args.spec)?;
+    plan.select_platforms(&wanted)?;
+
     let cache_dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
     let cache = Cache::open(&cache_dir)?;
-    let image = Builder::new(&cache).build(&plan)?;
+    let client = Client::new(&args.registry.client_options()?)?;
+    let mut builder = Builder::new(&cache);
+    builder.puller = Some(&client);
+    let resolver = super::npm_layers::resolver(&cache)?;
+    builder.resolver = Some(&resolver);
+    let image = builder.build(&plan)?;
+
     let mut reports: Vec<OutputReport> = Vec::new();
     for out in &outputs {
         tracing::info!("writing {}", out.describe());
         reports.push(out.write(&image, &cache.blobs)?);
     }
+    if let Some(target) = &push {
+        tracing::info!("pushing {target}");
+        let top = registry::Descriptor {
+            media_type: image.top.media_type.clone(),
+            digest: image.top.digest.clone(),
+            size: image.top.size,
+            platform: None,
+            annotations: None,
+        };
+        let digest = registry::push_image(&client, cache.root(), &top, target)
+            .with_context(|| format!("pushing {target}"))?;
+        reports.push(OutputReport {
+            kind: "registry".into(),
+            location: target.to_string(),
+            digest,
+        });
+    }
     cache.save()?;
-    finish(&args, &image)
+    finish(&args, &image, &reports)
 }
 
-fn finish(args: &Args, image: &BuiltImage) -> Result<()> {
+fn finish(args: &Args, image: &BuiltImage, reports: &[OutputReport]) -> Result<()> {
     if let Some(path) = &args.digest_file {
         std::fs::write(path, format!("{}\n", image.top.digest))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("{}", image.top.digest);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result_json(image, reports))?
+        );
+    } else {
+        println!("{}", image.top.digest);
+    }
     Ok(())
+}
+
+/// The `--json` document: everything a CI script needs to know.
+pub fn result_json(image: &BuiltImage, reports: &[OutputReport]) -> serde_json::Value {
+    let manifests: Vec<_> = image
+        .manifests
+        .iter()
+        .map(|m| {
+            let layers: Vec<_> = m
+                .layers
+                .iter()
+                .map(|l| {
+                    json!({
+                        "name": l.name,
+                        "digest": l.blob.digest,
+                        "diff_id": l.blob.diff_id,
+                        "size": l.blob.size,
+                        "media_type": l.blob.media_type,
+                        "cached": l.cached,
+                    })
+                })
+                .collect();
+            let size = m.descriptor.size
+                + m.config.size
+                + m.layers.iter().map(|l| l.blob.size).sum::<u64>();
+            json!({
+                "platform": m.platform.to_string(),
+                "manifest_digest": m.descriptor.digest,
+                "config_digest": m.config.digest,
+                "size": size,
+                "layers": layers,
+            })
+        })
+        .collect();
+    json!({
+        "digest": image.top.digest,
+        "media_type": image.top.media_type,
+        "manifests": manifests,
+        "outputs": reports,
+    })
 }

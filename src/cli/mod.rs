@@ -3,6 +3,7 @@
 pub mod build;
 pub mod creds;
 pub mod logging;
+pub mod npm_layers;
 pub mod push;
 
 /// Prints an error as one line: the outermost context, then its causes,

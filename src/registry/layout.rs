@@ -42,6 +42,18 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Blobs under `dir/blobs/sha256/` without an `index.json`: a blob store
+    /// laid out like a layout, pushed from a descriptor given by the caller.
+    pub fn at(dir: &Path) -> Self {
+        Layout {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn error(&self, what: impl Into<String>) -> RegistryError {
         RegistryError::Layout {
             path: self.dir.clone(),

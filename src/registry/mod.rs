@@ -35,5 +35,5 @@ pub use error::RegistryError;
 pub use layout::REF_NAME;
 pub use manifest::{Descriptor, Platform};
 pub use pull::{PulledImage, pull_image};
-pub use push::push_layout;
+pub use push::{push_image, push_layout};
 pub use reference::{Reference, ReferenceError};

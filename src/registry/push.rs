@@ -57,11 +57,31 @@ pub fn push_layout(
 ) -> Result<Digest, RegistryError> {
     let layout = Layout::open(layout_dir)?;
     let entry = layout.entry(ref_name)?;
+    push_entry(client, &layout, &entry, target)
+}
+
+/// Pushes the image (or index) `top` whose blobs all live under
+/// `blob_root/blobs/sha256/` (a blob store or a layout) to `target`.
+pub fn push_image(
+    client: &Client,
+    blob_root: &Path,
+    top: &Descriptor,
+    target: &Reference,
+) -> Result<Digest, RegistryError> {
+    push_entry(client, &Layout::at(blob_root), top, target)
+}
+
+fn push_entry(
+    client: &Client,
+    layout: &Layout,
+    entry: &Descriptor,
+    target: &Reference,
+) -> Result<Digest, RegistryError> {
     if let Some(digest) = &target.digest
         && digest != &entry.digest
     {
         return Err(RegistryError::Layout {
-            path: layout_dir.to_path_buf(),
+            path: layout.dir().to_path_buf(),
             what: format!(
                 "the image is {}, not the target's digest {digest}",
                 entry.digest
@@ -69,10 +89,10 @@ pub fn push_layout(
         });
     }
     let mut plan = PushPlan::default();
-    layout.plan(&entry, &mut plan)?;
+    layout.plan(entry, &mut plan)?;
     let pusher = Pusher::new(client, target);
-    pusher.push_blobs(&layout, &plan.layers)?;
-    pusher.push_blobs(&layout, &plan.configs)?;
+    pusher.push_blobs(layout, &plan.layers)?;
+    pusher.push_blobs(layout, &plan.configs)?;
     let (top, children) = plan.manifests.split_last().expect("a plan holds its entry");
     for child in children {
         pusher.put_manifest(child, &child.digest.to_string())?;
