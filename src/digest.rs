@@ -223,9 +223,18 @@ mod tests {
 
     #[test]
     fn parse_rejects_bad_digests() {
-        assert!(matches!("abc".parse::<Digest>(), Err(DigestError::NoAlgorithm(_))));
-        assert!(matches!("md5:00".parse::<Digest>(), Err(DigestError::Algorithm(_))));
-        assert!(matches!("sha256:XYZ".parse::<Digest>(), Err(DigestError::Encoding(_))));
+        assert!(matches!(
+            "abc".parse::<Digest>(),
+            Err(DigestError::NoAlgorithm(_))
+        ));
+        assert!(matches!(
+            "md5:00".parse::<Digest>(),
+            Err(DigestError::Algorithm(_))
+        ));
+        assert!(matches!(
+            "sha256:XYZ".parse::<Digest>(),
+            Err(DigestError::Encoding(_))
+        ));
         let upper = format!("sha256:{}", "A".repeat(64));
         assert!(upper.parse::<Digest>().is_err());
         let good = Digest::of(b"x");

@@ -20,4 +20,6 @@ pub mod digest;
 #[cfg(feature = "builder")]
 pub mod layer;
 #[cfg(feature = "builder")]
+pub mod npm;
+#[cfg(feature = "builder")]
 pub mod store;

@@ -141,8 +141,8 @@ impl BlobStore {
     /// Rehashes a stored blob; `false` when its content no longer matches.
     pub fn verify(&self, digest: &Digest) -> Result<bool, StoreError> {
         let file = self.open_blob(digest)?;
-        let (actual, _) = Digest::of_reader(io::BufReader::new(file))
-            .map_err(io_at(&self.path(digest)))?;
+        let (actual, _) =
+            Digest::of_reader(io::BufReader::new(file)).map_err(io_at(&self.path(digest)))?;
         Ok(&actual == digest)
     }
 
@@ -179,10 +179,16 @@ impl BlobWriter {
 
     /// Flushes the blob to disk and gives it its name. With `expected`, a
     /// blob whose content differs is discarded and reported instead.
-    pub fn commit(self, expected: Option<&Digest>, what: &str) -> Result<(Digest, u64), StoreError> {
+    pub fn commit(
+        self,
+        expected: Option<&Digest>,
+        what: &str,
+    ) -> Result<(Digest, u64), StoreError> {
         let (buffered, digest, size) = self.hashing.finish();
         let path = self.temp.path().to_path_buf();
-        let file = buffered.into_inner().map_err(|e| io_at(&path)(e.into_error()))?;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| io_at(&path)(e.into_error()))?;
         if let Some(expected) = expected
             && expected != &digest
         {
@@ -233,7 +239,10 @@ mod tests {
         let err = store
             .put_reader(&b"actual"[..], Some((&wrong, 6)), "test blob")
             .unwrap_err();
-        assert!(err.to_string().contains("does not match its digest"), "{err}");
+        assert!(
+            err.to_string().contains("does not match its digest"),
+            "{err}"
+        );
         assert_eq!(fs::read_dir(store.dir()).unwrap().count(), 0);
     }
 

@@ -68,7 +68,9 @@ impl LayerPath {
 
     /// The parent directory, `None` for a top-level entry.
     pub fn parent(&self) -> Option<LayerPath> {
-        self.0.rsplit_once('/').map(|(p, _)| LayerPath(p.to_string()))
+        self.0
+            .rsplit_once('/')
+            .map(|(p, _)| LayerPath(p.to_string()))
     }
 
     pub fn file_name(&self) -> &str {
@@ -123,11 +125,18 @@ pub enum Content {
 #[derive(Clone, Debug)]
 pub enum EntryKind {
     Dir,
-    File { content: Content, size: u64 },
+    File {
+        content: Content,
+        size: u64,
+    },
     /// A symbolic link; the target is stored exactly as given.
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// A hard link to an earlier entry of the same layer.
-    Hardlink { target: LayerPath },
+    Hardlink {
+        target: LayerPath,
+    },
 }
 
 /// One tar entry with its metadata fixed by the spec, never by the host.
@@ -162,17 +171,30 @@ mod tests {
 
     #[test]
     fn normalises_and_refuses_escapes() {
-        assert_eq!(LayerPath::new("/usr//bin/./x").unwrap().as_str(), "usr/bin/x");
+        assert_eq!(
+            LayerPath::new("/usr//bin/./x").unwrap().as_str(),
+            "usr/bin/x"
+        );
         assert_eq!(LayerPath::new("./etc").unwrap().as_str(), "etc");
-        assert!(matches!(LayerPath::new("/a/../../etc"), Err(PathError::Escapes(_))));
+        assert!(matches!(
+            LayerPath::new("/a/../../etc"),
+            Err(PathError::Escapes(_))
+        ));
         assert!(matches!(LayerPath::new("/"), Err(PathError::Root(_))));
-        assert!(matches!(LayerPath::new_user("/a/.wh.b"), Err(PathError::Whiteout(_))));
+        assert!(matches!(
+            LayerPath::new_user("/a/.wh.b"),
+            Err(PathError::Whiteout(_))
+        ));
     }
 
     #[test]
     fn ancestors_are_outermost_first() {
         let p = LayerPath::new("a/b/c").unwrap();
-        let names: Vec<_> = p.ancestors().iter().map(|a| a.as_str().to_string()).collect();
+        let names: Vec<_> = p
+            .ancestors()
+            .iter()
+            .map(|a| a.as_str().to_string())
+            .collect();
         assert_eq!(names, ["a", "a/b"]);
         assert_eq!(p.parent().unwrap().as_str(), "a/b");
         assert_eq!(p.file_name(), "c");
