@@ -216,6 +216,21 @@ impl Lockfile {
         out
     }
 
+    /// Puts entries in file order: by name and request, platform packages
+    /// by name.
+    pub fn sort(&mut self) {
+        self.version = LOCK_VERSION;
+        self.npm
+            .sort_by(|a, b| (&a.name, &a.requested).cmp(&(&b.name, &b.requested)));
+        self.npm
+            .dedup_by(|a, b| a.name == b.name && a.requested == b.requested);
+        for entry in &mut self.npm {
+            entry
+                .native
+                .sort_by(|a, b| a.package.name.cmp(&b.package.name));
+        }
+    }
+
     /// Writes the lock atomically (temporary file, then rename).
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
         let write_err = |source| LockError::Write {
@@ -309,6 +324,35 @@ fn resolve_native(
         }
     }
     Ok(out)
+}
+
+/// What `jib-image lock SPEC` does for the npm inputs: resolves every
+/// source for `platforms` and writes `NAME.lock` beside the spec. The lock
+/// is rewritten whole, so inputs the spec no longer has drop out of it.
+pub fn write_for_spec(
+    spec: &Path,
+    sources: &[NpmSource],
+    platforms: &[Platform],
+    client: &NpmClient,
+) -> Result<(PathBuf, Lockfile), LockError> {
+    let mut lock = Lockfile {
+        version: LOCK_VERSION,
+        npm: Vec::new(),
+    };
+    for source in sources {
+        let entry = resolve(source, platforms, client)?;
+        tracing::info!(
+            package = %entry.name,
+            requested = %entry.requested,
+            version = %entry.version,
+            "locked npm package"
+        );
+        lock.insert(entry);
+    }
+    lock.sort();
+    let path = Lockfile::path_for_spec(spec);
+    lock.write(&path)?;
+    Ok((path, lock))
 }
 
 fn check_spec_integrity(source: &NpmSource, package: &PinnedPackage) -> Result<(), LockError> {

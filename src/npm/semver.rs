@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn versions_order_like_semver() {
-        let mut list = vec![
+        let mut list = [
             v("1.0.0"),
             v("1.0.0-beta.2"),
             v("1.0.0-alpha"),

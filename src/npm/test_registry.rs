@@ -158,7 +158,7 @@ mod tests {
     use crate::npm::config::{Env, NpmConfig};
     use crate::npm::extract::tests::{TestEntry, tgz};
     use crate::npm::install::{InstallError, tarball_integrities};
-    use crate::npm::lock::{LockError, Lockfile, resolve};
+    use crate::npm::lock::{LockError, Lockfile, resolve, write_for_spec};
     use crate::npm::registry::{RegistryError, RetryPolicy};
     use crate::npm::{
         Integrity, Libc, NpmCache, NpmClient, NpmSource, Platform, build_tree, resolve_for_build,
@@ -609,6 +609,21 @@ mod tests {
         pinned.integrity = Some(Integrity::sha512_of(b"other").to_string());
         let err = resolve_for_build(&pinned, None, &amd64(), &client).unwrap_err();
         assert!(matches!(err, LockError::IntegrityDiffers { .. }), "{err}");
+    }
+
+    #[test]
+    fn lock_is_written_beside_the_spec() {
+        let registry = MockRegistry::start();
+        publish_tool(&registry);
+        let client = client_for(&registry.url());
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("image.toml");
+        let sources = [source("^1", false), source("0.9.0", false)];
+        let (path, lock) = write_for_spec(&spec, &sources, &[amd64()], &client).unwrap();
+        assert_eq!(path, dir.path().join("image.lock"));
+        assert_eq!(Lockfile::read(&path).unwrap(), lock);
+        let versions: Vec<&str> = lock.npm.iter().map(|e| e.version.as_str()).collect();
+        assert_eq!(versions, ["0.9.0", "1.0.0"]);
     }
 
     #[test]

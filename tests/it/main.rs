@@ -1,0 +1,3 @@
+//! Behaviour tests, compiled as one binary.
+
+mod npm;
