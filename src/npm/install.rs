@@ -201,10 +201,7 @@ fn unpack(
     client: &NpmClient,
     package: &PinnedPackage,
 ) -> Result<PathBuf, InstallError> {
-    let url = || match &package.tarball {
-        Some(url) => Ok(url.clone()),
-        None => client.tarball_url(&package.name, &package.version),
-    };
+    let url = || client.tarball_url_for(&package.name, &package.version, package.tarball.as_ref());
     Ok(cache.unpacked(client, url, &package.integrity)?)
 }
 

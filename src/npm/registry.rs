@@ -97,6 +97,12 @@ pub struct NpmClient {
     retry: RetryPolicy,
 }
 
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
 /// A URL for messages: no user name, password or query.
 pub(crate) fn shown(url: &Url) -> String {
     let mut url = url.clone();
@@ -150,6 +156,23 @@ impl NpmClient {
         registry
             .join(&format!("{package}/-/{base}-{version}.tgz"))
             .map_err(|_| RegistryError::Name(package.to_string()))
+    }
+
+    /// Where to download a package: the packument's `dist.tarball` when it
+    /// lies on the configured registry's host, else the conventional URL on
+    /// that registry. Tarballs are thus only ever fetched from the registry
+    /// the user configured, which is also where its credential goes.
+    pub fn tarball_url_for(
+        &self,
+        package: &str,
+        version: &str,
+        listed: Option<&Url>,
+    ) -> Result<Url, RegistryError> {
+        let registry = self.config.registry_for(package)?;
+        match listed {
+            Some(url) if same_origin(url, registry) => Ok(url.clone()),
+            _ => self.tarball_url(package, version),
+        }
     }
 
     pub fn packument(&self, package: &str) -> Result<Packument, RegistryError> {
@@ -262,5 +285,52 @@ impl NpmClient {
             }
         }
         unreachable!("the loop returns on the last attempt")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> NpmClient {
+        let config = NpmConfig::with_registry("http://127.0.0.1:4873/npm".parse().unwrap());
+        NpmClient::new(config).unwrap()
+    }
+
+    #[test]
+    fn urls_follow_the_registry_layout() {
+        let client = client();
+        let packument = client.packument_url("@scope/tool").unwrap();
+        assert_eq!(
+            packument.as_str(),
+            "http://127.0.0.1:4873/npm/@scope%2ftool"
+        );
+        let tarball = client.tarball_url("@scope/tool", "1.2.3").unwrap();
+        assert_eq!(
+            tarball.as_str(),
+            "http://127.0.0.1:4873/npm/@scope/tool/-/tool-1.2.3.tgz"
+        );
+    }
+
+    #[test]
+    fn tarballs_come_only_from_the_configured_registry() {
+        let client = client();
+        let same: Url = "http://127.0.0.1:4873/files/tool-1.0.0.tgz"
+            .parse()
+            .unwrap();
+        let chosen = client
+            .tarball_url_for("tool", "1.0.0", Some(&same))
+            .unwrap();
+        assert_eq!(chosen, same);
+        let elsewhere: Url = "http://127.0.0.2:4873/tool/-/tool-1.0.0.tgz"
+            .parse()
+            .unwrap();
+        let chosen = client
+            .tarball_url_for("tool", "1.0.0", Some(&elsewhere))
+            .unwrap();
+        assert_eq!(
+            chosen.as_str(),
+            "http://127.0.0.1:4873/npm/tool/-/tool-1.0.0.tgz"
+        );
     }
 }
