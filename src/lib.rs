@@ -30,6 +30,8 @@ pub mod image;
 #[cfg(feature = "builder")]
 pub mod layer;
 #[cfg(feature = "builder")]
+pub mod npm;
+#[cfg(feature = "builder")]
 pub mod output;
 #[cfg(feature = "builder")]
 pub mod plan;

@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Build an image from a TOML spec.
     Build(cli::build::Args),
+    /// Pin the spec's npm inputs to exact versions and integrities.
+    Lock(cli::lock::Args),
     /// Inspect Claude Code credentials.
     Creds(cli::creds::Args),
     /// Push an image from an OCI layout to a registry.
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     cli::logging::init(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Build(args) => cli::build::run(args),
+        Command::Lock(args) => cli::lock::run(args),
         Command::Creds(args) => cli::creds::run(args),
         Command::Push(args) => cli::push::run(args),
     };

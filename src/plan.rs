@@ -86,7 +86,7 @@ pub enum LayerSource {
     Tree(Tree),
     /// A package from the npm registry; resolved when the layer is built.
     Npm {
-        source: toml::Value,
+        source: crate::npm::NpmSource,
         /// The directory of the file that declared it (for `.npmrc`).
         dir: PathBuf,
     },

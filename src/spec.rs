@@ -77,7 +77,7 @@ pub struct LayerSpec {
     #[serde(default)]
     pub file: Vec<FileSpec>,
     /// A package from the npm registry, installed without running scripts.
-    pub npm: Option<toml::Value>,
+    pub npm: Option<crate::npm::NpmSource>,
 }
 
 /// A mode: an octal string (`"0644"`, `"1777"`) or a TOML integer (`0o644`).

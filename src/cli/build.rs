@@ -62,8 +62,8 @@ pub fn run(args: Args) -> Result<()> {
     let client = Client::new(&args.registry.client_options()?)?;
     let mut builder = Builder::new(&cache);
     builder.puller = Some(&client);
-    let resolver = super::npm_layers::resolver(&cache)?;
-    builder.resolver = Some(&resolver);
+    let npm = jib_image::npm::layer::NpmLayers::new(cache.root(), &args.spec)?;
+    builder.resolver = Some(&npm);
     let image = builder.build(&plan)?;
 
     let mut reports: Vec<OutputReport> = Vec::new();

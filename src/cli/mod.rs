@@ -2,8 +2,8 @@
 
 pub mod build;
 pub mod creds;
+pub mod lock;
 pub mod logging;
-pub mod npm_layers;
 pub mod push;
 
 /// Prints an error as one line: the outermost context, then its causes,
