@@ -198,6 +198,9 @@ impl BlobWriter {
                 actual: digest,
             });
         }
+        // Blobs are content, not secrets: readable by all, like a layout's.
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(io_at(&path))?;
         file.sync_all().map_err(io_at(&path))?;
         let dest = self.store.path(&digest);
         self.temp
