@@ -125,6 +125,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Makes every layer, the base's included, use `compression`.
+    pub fn force_compression(&mut self, compression: Compression) {
+        self.default_compression = Some(compression);
+        for layer in self.platforms.iter_mut().flat_map(|p| p.layers.iter_mut()) {
+            layer.compression = compression;
+        }
+    }
+
     /// Keeps only the `wanted` platforms (all of them when `wanted` is
     /// empty); asking for one the spec does not build is an error.
     pub fn select_platforms(&mut self, wanted: &[Platform]) -> Result<(), Error> {

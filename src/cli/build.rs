@@ -28,6 +28,9 @@ pub struct Args {
     /// Build only these of the spec's platforms (os/arch, repeatable).
     #[arg(long = "platform", value_name = "OS/ARCH")]
     pub platforms: Vec<String>,
+    /// Compress every layer this way, whatever the spec says (gzip, zstd).
+    #[arg(long, value_name = "KIND")]
+    pub compression: Option<jib_image::layer::Compression>,
     /// The build cache directory [default: $XDG_CACHE_HOME/jib-image].
     #[arg(long, value_name = "DIR", env = "JIB_IMAGE_CACHE")]
     pub cache_dir: Option<PathBuf>,
@@ -56,6 +59,9 @@ pub fn run(args: Args) -> Result<()> {
         .collect::<Result<_, _>>()?;
     let mut plan = plan::load(&args.spec)?;
     plan.select_platforms(&wanted)?;
+    if let Some(compression) = args.compression {
+        plan.force_compression(compression);
+    }
 
     let cache_dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
     let cache = Cache::open(&cache_dir)?;

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use flate2::{Compress, FlushCompress, Status};
 
 /// How a layer's tar stream is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     Gzip,
