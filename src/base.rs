@@ -280,7 +280,11 @@ pub fn rootfs_dir(
     walk_rootfs(path, path, mtime, &mut tree, &mut inodes)?;
     let key =
         crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
-    let description = format!("rootfs {}", path.display());
+    let description = format!(
+        "rootfs {}",
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
     if let Some(record) = cache.layer(&key) {
         return Ok(Base {
             layers: vec![record.blob],
