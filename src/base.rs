@@ -167,6 +167,14 @@ pub fn rootfs_tarball(
         (Err(e), None) => return Err(base_error(path, describe_read_error(&e))),
         (Ok(blob), None) => blob,
     };
+    // The cache key names the bytes hashed before the layer was written;
+    // a tarball replaced meanwhile must not be cached under it.
+    let after = cache
+        .file_digest(path)
+        .map_err(|e| base_error(path, e.to_string()))?;
+    if after != input {
+        return Err(base_error(path, "changed during the build"));
+    }
     let record = LayerRecord {
         blob: blob.clone(),
         facts: facts.clone(),
@@ -249,6 +257,7 @@ fn tar_error(e: &io::Error, count: usize) -> String {
         format!("not a tar archive ({text})")
     } else if e.kind() == io::ErrorKind::UnexpectedEof
         || text.contains("failed to fill whole buffer")
+        || text.contains("unexpected EOF")
     {
         format!("truncated after {count} entries ({text})")
     } else {
@@ -278,6 +287,7 @@ pub fn rootfs_dir(
     let mut tree = Tree::new();
     let mut inodes = std::collections::HashMap::new();
     walk_rootfs(path, path, mtime, &mut tree, &mut inodes)?;
+    layer::order_hardlinks(&mut tree);
     let key =
         crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
     let description = format!("rootfs {}", path.display());
@@ -292,6 +302,11 @@ pub fn rootfs_dir(
     }
     let blob = layer::write_tree(&tree, compression, &cache.blobs)
         .map_err(|e| base_error(path, e.to_string()))?;
+    let after =
+        crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
+    if after != key {
+        return Err(base_error(path, "files changed during the build"));
+    }
     let mut facts = RootfsFacts::default();
     for p in tree.keys() {
         let name = p.file_name();

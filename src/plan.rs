@@ -460,6 +460,7 @@ fn plan_layer(
         let (uid, gid) = parse_owner(file, &key, d.owner.as_deref())?;
         tree.insert(
             &key,
+            How::Explicit,
             path,
             EntryKind::Dir,
             mode,
@@ -482,7 +483,8 @@ fn plan_layer(
         let kind = EntryKind::Symlink {
             target: s.target.clone(),
         };
-        tree.insert(&key, path, kind, 0o777, uid, gid, s.mtime.unwrap_or(mtime))?;
+        let mtime = s.mtime.unwrap_or(mtime);
+        tree.insert(&key, How::Explicit, path, kind, 0o777, uid, gid, mtime)?;
     }
     for (i, f) in layer.file.iter().enumerate() {
         let key = at(&format!("file[{i}]"));
@@ -494,7 +496,8 @@ fn plan_layer(
             size: bytes.len() as u64,
             content: Content::Bytes(bytes),
         };
-        tree.insert(&key, path, kind, mode, uid, gid, f.mtime.unwrap_or(mtime))?;
+        let mtime = f.mtime.unwrap_or(mtime);
+        tree.insert(&key, How::Explicit, path, kind, mode, uid, gid, mtime)?;
     }
     let tree = tree.finish();
     if !layer.allow_secrets {
@@ -567,10 +570,41 @@ struct TreeBuilder<'a> {
     file: &'a Path,
     mtime: u64,
     tree: Tree,
-    /// Which key declared each path, for conflict messages.
-    declared: HashMap<LayerPath, String>,
-    /// Source hard links seen: (device, inode) to the first in-layer path.
-    inodes: HashMap<(u64, u64), LayerPath>,
+    /// Which key declared each path, and how, for merging and messages.
+    declared: HashMap<LayerPath, Declared>,
+    /// Source hard links seen: the inode and the metadata the layer gives
+    /// it, to the first in-layer path. Paths that share an inode on disk but
+    /// get other modes or owners in the layer cannot be one inode there.
+    inodes: HashMap<InodeKey, LayerPath>,
+}
+
+/// (device, inode, mode, uid, gid, mtime).
+type InodeKey = (u64, u64, u32, u64, u64, u64);
+
+/// How strongly a path was declared: a directory may be declared again by
+/// a stronger declaration, which then decides its mode and owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum How {
+    /// Made because something below it was declared.
+    Parent,
+    /// A directory made by a `[[copy]]`; several copies may share it.
+    Copied,
+    /// A `[[dir]]`, `[[file]]` or `[[symlink]]`, or a file of a copy.
+    Explicit,
+}
+
+struct Declared {
+    key: String,
+    how: How,
+}
+
+impl Declared {
+    fn describe(&self) -> String {
+        match self.how {
+            How::Parent => format!("{} (as a parent)", self.key),
+            _ => self.key.clone(),
+        }
+    }
 }
 
 impl<'a> TreeBuilder<'a> {
@@ -588,6 +622,7 @@ impl<'a> TreeBuilder<'a> {
     fn insert(
         &mut self,
         key: &str,
+        how: How,
         path: LayerPath,
         kind: EntryKind,
         mode: u32,
@@ -603,7 +638,7 @@ impl<'a> TreeBuilder<'a> {
                         key,
                         format!(
                             "{path} needs {parent} to be a directory, but {} declares it a {}",
-                            self.declared[&parent],
+                            self.declared[&parent].describe(),
                             e.type_name()
                         ),
                     ));
@@ -618,7 +653,11 @@ impl<'a> TreeBuilder<'a> {
                         mtime: self.mtime,
                     };
                     self.tree.insert(parent.clone(), dir);
-                    self.declared.insert(parent, format!("{key} (as a parent)"));
+                    let declared = Declared {
+                        key: key.to_string(),
+                        how: How::Parent,
+                    };
+                    self.declared.insert(parent, declared);
                 }
             }
         }
@@ -630,24 +669,47 @@ impl<'a> TreeBuilder<'a> {
             mtime,
         };
         if let Some(old) = self.tree.get(&path) {
+            let old_how = self.declared[&path].how;
             let both_dirs =
                 matches!(old.kind, EntryKind::Dir) && matches!(entry.kind, EntryKind::Dir);
-            let implicit = self.declared[&path].ends_with("(as a parent)");
-            if !(both_dirs && implicit) {
-                return Err(plan_error(
-                    self.file,
-                    key,
-                    format!(
-                        "{path} is declared twice: as a {} by {} and as a {}",
-                        old.type_name(),
-                        self.declared[&path],
-                        entry.type_name()
-                    ),
-                ));
+            let same = (old.mode, old.uid, old.gid, old.mtime) == (mode, uid, gid, mtime);
+            match (both_dirs, old_how, how) {
+                // A stronger declaration decides the directory's metadata.
+                (true, old_how, how) if old_how < how => {}
+                // Copies of several trees may merge into one directory when
+                // they agree on what it looks like.
+                (true, How::Copied, How::Copied) if same => return Ok(()),
+                (true, How::Explicit, How::Copied | How::Parent) => return Ok(()),
+                (true, How::Copied, How::Copied) => {
+                    return Err(plan_error(
+                        self.file,
+                        key,
+                        format!(
+                            "{path} is declared twice with other modes, owners or mtimes: by {} and here",
+                            self.declared[&path].describe(),
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(plan_error(
+                        self.file,
+                        key,
+                        format!(
+                            "{path} is declared twice: as a {} by {} and as a {}",
+                            old.type_name(),
+                            self.declared[&path].describe(),
+                            entry.type_name()
+                        ),
+                    ));
+                }
             }
         }
         self.tree.insert(path.clone(), entry);
-        self.declared.insert(path, key.to_string());
+        let declared = Declared {
+            key: key.to_string(),
+            how,
+        };
+        self.declared.insert(path, declared);
         Ok(())
     }
 
@@ -685,6 +747,7 @@ impl<'a> TreeBuilder<'a> {
                     let mode = dir_mode.unwrap_or(0o755);
                     self.insert(
                         key,
+                        How::Copied,
                         dest.clone(),
                         EntryKind::Dir,
                         mode,
@@ -751,30 +814,32 @@ impl<'a> TreeBuilder<'a> {
             let target = target
                 .map_err(|e| plan_error(self.file, format!("{}.src", opts.key), e.to_string()))?;
             if meta.is_dir() {
+                if opts.exclude.iter().any(|p| glob_match(p, name)) {
+                    continue;
+                }
                 let mode = opts.dir_mode.unwrap_or(0o755);
-                if opts.include.is_empty() {
-                    self.insert(
+                let declare = |this: &mut Self| {
+                    this.insert(
                         opts.key,
+                        How::Copied,
                         target.clone(),
                         EntryKind::Dir,
                         mode,
                         opts.uid,
                         opts.gid,
                         opts.mtime,
-                    )?;
+                    )
+                };
+                if opts.include.is_empty() {
+                    declare(self)?;
                     self.copy_dir(&path, Some(&target), opts)?;
                     any = true;
-                } else {
+                } else if self.copy_dir(&path, Some(&target), opts)? {
                     // With include patterns, a directory appears only when
-                    // something inside it is taken.
-                    let before = self.tree.len();
-                    if self.copy_dir(&path, Some(&target), opts)? {
-                        self.tree
-                            .entry(target.clone())
-                            .and_modify(|e| e.mode = mode);
-                        any = true;
-                    }
-                    debug_assert!(self.tree.len() >= before);
+                    // something inside it is taken; it was made as a parent
+                    // and now gets the copy's metadata.
+                    declare(self)?;
+                    any = true;
                 }
                 continue;
             }
@@ -837,13 +902,22 @@ impl<'a> TreeBuilder<'a> {
                 )
             })?;
             if meta.nlink() > 1 {
-                let id = (meta.dev(), meta.ino());
+                let mode = opts.mode.unwrap_or_else(|| default_file_mode(meta));
+                let id = (meta.dev(), meta.ino(), mode, opts.uid, opts.gid, opts.mtime);
                 if let Some(first) = self.inodes.get(&id) {
                     let kind = EntryKind::Hardlink {
                         target: first.clone(),
                     };
-                    let mode = opts.mode.unwrap_or_else(|| default_file_mode(meta));
-                    return self.insert(opts.key, dest, kind, mode, opts.uid, opts.gid, opts.mtime);
+                    return self.insert(
+                        opts.key,
+                        How::Explicit,
+                        dest,
+                        kind,
+                        mode,
+                        opts.uid,
+                        opts.gid,
+                        opts.mtime,
+                    );
                 }
                 self.inodes.insert(id, dest.clone());
             }
@@ -866,10 +940,20 @@ impl<'a> TreeBuilder<'a> {
         } else {
             opts.mode.unwrap_or_else(|| default_file_mode(meta))
         };
-        self.insert(opts.key, dest, kind, mode, opts.uid, opts.gid, opts.mtime)
+        self.insert(
+            opts.key,
+            How::Explicit,
+            dest,
+            kind,
+            mode,
+            opts.uid,
+            opts.gid,
+            opts.mtime,
+        )
     }
 
-    fn finish(self) -> Tree {
+    fn finish(mut self) -> Tree {
+        crate::layer::order_hardlinks(&mut self.tree);
         self.tree
     }
 }

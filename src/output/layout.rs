@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{Output, OutputReport};
 use crate::build::BuiltImage;
-use crate::image::{self, Descriptor};
+use crate::image;
 use crate::store::BlobStore;
 
 pub const DEFAULT_REF: &str = "latest";
@@ -48,24 +48,17 @@ impl Output for LayoutOutput {
     }
 }
 
-/// The `index.json` of a layout holding `image` under `reference`: the
-/// manifest itself, or for several platforms every manifest with its
-/// platform (flat, not an index inside the index).
+/// The `index.json` of a layout holding `image` under `reference`: one
+/// entry, the manifest or, for several platforms, the image index. Readers
+/// (skopeo, umoci, oci-image-tool, our own push) expect one entry per
+/// reference name, so the platforms are never listed flat here.
 pub fn index_json(image: &BuiltImage, reference: &str) -> Vec<u8> {
-    let entries: Vec<Descriptor> = image
-        .manifests
-        .iter()
-        .map(|m| {
-            let mut d = m.descriptor.clone();
-            if !image.is_index() {
-                d.platform = None;
-            }
-            d.annotations
-                .insert(image::REF_NAME.into(), reference.to_string());
-            d
-        })
-        .collect();
-    image::to_bytes(&json!({ "schemaVersion": 2, "mediaType": image::INDEX, "manifests": entries }))
+    let mut entry = image.top.clone();
+    entry.platform = None;
+    entry
+        .annotations
+        .insert(image::REF_NAME.into(), reference.to_string());
+    image::to_bytes(&json!({ "schemaVersion": 2, "mediaType": image::INDEX, "manifests": [entry] }))
 }
 
 /// Writes a complete layout at `dir`, replacing an earlier layout there.
