@@ -1075,6 +1075,44 @@ mod tests {
         assert!(parse_owner(f, "k", Some("1")).is_err());
     }
 
+    fn dir(
+        tree: &mut TreeBuilder,
+        key: &str,
+        how: How,
+        path: &str,
+        mode: u32,
+    ) -> Result<(), Error> {
+        let path = LayerPath::new(path).unwrap();
+        tree.insert(key, how, path, EntryKind::Dir, mode, 0, 0, 0)
+    }
+
+    #[test]
+    fn directories_merge_by_how_they_were_declared() {
+        let file = Path::new("s.toml");
+        let mut tree = TreeBuilder::new(file, 0);
+        let at = |p: &str| LayerPath::new(p).unwrap();
+        // Two copies agreeing on a directory share it; an explicit [[dir]]
+        // then decides its metadata; a copy after it leaves it alone.
+        dir(&mut tree, "copy[0]", How::Copied, "/opt/x", 0o755).unwrap();
+        dir(&mut tree, "copy[1]", How::Copied, "/opt/x", 0o755).unwrap();
+        dir(&mut tree, "dir[0]", How::Explicit, "/opt/x", 0o700).unwrap();
+        dir(&mut tree, "copy[2]", How::Copied, "/opt/x", 0o755).unwrap();
+        assert_eq!(tree.tree[&at("opt/x")].mode, 0o700);
+        // An explicit directory over an implicit parent is fine too.
+        dir(&mut tree, "dir[1]", How::Explicit, "/opt", 0o711).unwrap();
+        assert_eq!(tree.tree[&at("opt")].mode, 0o711);
+
+        let err = dir(&mut tree, "copy[3]", How::Copied, "/srv", 0o755)
+            .and_then(|()| dir(&mut tree, "copy[4]", How::Copied, "/srv", 0o750))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("copy[3]") && err.contains("copy[4]"), "{err}");
+        let err = dir(&mut tree, "dir[2]", How::Explicit, "/opt", 0o755)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/opt is declared twice"), "{err}");
+    }
+
     #[test]
     fn io_causes_read_in_our_style() {
         let e = io::Error::from_raw_os_error(2);

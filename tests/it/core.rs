@@ -871,9 +871,9 @@ fn rootfs_directory_keeps_owners_and_modes() {
     std::fs::create_dir(p.path("root/tmp")).unwrap();
     std::fs::set_permissions(p.path("root/tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     symlink("usr/bin", p.path("root/bin")).unwrap();
-    // `z/file` and its hard link `a-link`, which sorts first.
-    p.write("root/z/file", "same\n");
-    std::fs::hard_link(p.path("root/z/file"), p.path("root/a-link")).unwrap();
+    // `b/x` is found first, but its hard link `b-c` comes first in the tar.
+    p.write("root/b/x", "same\n");
+    std::fs::hard_link(p.path("root/b/x"), p.path("root/b-c")).unwrap();
     if is_root() {
         std::os::unix::fs::lchown(p.path("root/etc/os-release"), Some(123), Some(456)).unwrap();
     }
@@ -888,8 +888,8 @@ fn rootfs_directory_keeps_owners_and_modes() {
         let e = entry(&entries, "etc/os-release");
         assert_eq!((e.uid, e.gid), (123, 456));
     }
-    assert_eq!(entry(&entries, "a-link").content, b"same\n");
-    assert_eq!(entry(&entries, "z/file").link, "a-link");
+    assert_eq!(entry(&entries, "b-c").content, b"same\n");
+    assert_eq!(entry(&entries, "b/x").link, "b-c");
     let members: Vec<_> = entries
         .iter()
         .map(|e| (e.path.clone(), e.kind, e.link.clone()))
@@ -1017,8 +1017,27 @@ fn raw_tar(entries: &[(&str, u8, &str)]) -> Vec<u8> {
 fn bad_rootfs_tarballs_fail_with_one_line_naming_the_file() {
     let p = Project::new();
     let good = rootfs_tar();
+    let mut big = tar::Builder::new(Vec::new());
+    for name in ["one", "two"] {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(3000);
+        big.append_data(&mut h, name, &[7u8; 3000][..]).unwrap();
+    }
+    let big = big.into_inner().unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.tar", good[..700].to_vec(), "truncated"),
+        (
+            "in-content.tar",
+            big[..1500].to_vec(),
+            "truncated after 1 entry",
+        ),
+        (
+            "in-header.tar",
+            big[..3584 + 100].to_vec(),
+            "truncated after 1 entry",
+        ),
+        ("no-end.tar", big[..7168].to_vec(), "truncated"),
         ("truncated.tar.gz", gzip(&good)[..60].to_vec(), "truncated"),
         (
             "text.tar",
@@ -1126,6 +1145,18 @@ fn non_utf8_source_names_are_refused() {
     let line = error_line(&p.build_fails("spec.toml", "out"));
     assert!(line.contains("not UTF-8"), "{line}");
     assert!(line.contains("layers[0].copy[0]"), "{line}");
+
+    // The same in a rootfs directory base, for a name and a link target.
+    p.write("spec.toml", "[base]\nrootfs = \"src\"\n");
+    let line = error_line(&p.build_fails("spec.toml", "out"));
+    assert!(line.contains("caf") && line.contains("not UTF-8"), "{line}");
+    std::fs::remove_file(&bad).unwrap();
+    symlink(OsStr::from_bytes(b"caf\xe9"), p.path("src/link")).unwrap();
+    let line = error_line(&p.build_fails("spec.toml", "out"));
+    assert!(
+        line.contains("src/link: link target is not UTF-8"),
+        "{line}"
+    );
 }
 
 // ---------------------------------------------------------------------------
