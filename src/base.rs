@@ -167,6 +167,14 @@ pub fn rootfs_tarball(
         (Err(e), None) => return Err(base_error(path, describe_read_error(&e))),
         (Ok(blob), None) => blob,
     };
+    // The cache key names the bytes hashed before the layer was written;
+    // a tarball replaced meanwhile must not be cached under it.
+    let after = cache
+        .file_digest(path)
+        .map_err(|e| base_error(path, e.to_string()))?;
+    if after != input {
+        return Err(base_error(path, "changed during the build"));
+    }
     let record = LayerRecord {
         blob: blob.clone(),
         facts: facts.clone(),
@@ -245,14 +253,22 @@ pub fn scan_tar(
 
 fn tar_error(e: &io::Error, count: usize) -> String {
     let text = io_cause(e);
+    let entries = if count == 1 { "entry" } else { "entries" };
+    // The tar reader reports a stream that stops early in several words.
+    let ended_early = e.kind() == io::ErrorKind::UnexpectedEof
+        || [
+            "failed to fill whole buffer",
+            "unexpected EOF",
+            "failed to read entire block",
+        ]
+        .iter()
+        .any(|t| text.contains(t));
     if count == 0 {
         format!("not a tar archive ({text})")
-    } else if e.kind() == io::ErrorKind::UnexpectedEof
-        || text.contains("failed to fill whole buffer")
-    {
-        format!("truncated after {count} entries ({text})")
+    } else if ended_early {
+        format!("truncated after {count} {entries} ({text})")
     } else {
-        format!("invalid tar entry after {count} entries ({text})")
+        format!("invalid tar entry after {count} {entries} ({text})")
     }
 }
 
@@ -278,6 +294,7 @@ pub fn rootfs_dir(
     let mut tree = Tree::new();
     let mut inodes = std::collections::HashMap::new();
     walk_rootfs(path, path, mtime, &mut tree, &mut inodes)?;
+    layer::order_hardlinks(&mut tree);
     let key =
         crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
     let description = format!(
@@ -296,6 +313,11 @@ pub fn rootfs_dir(
     }
     let blob = layer::write_tree(&tree, compression, &cache.blobs)
         .map_err(|e| base_error(path, e.to_string()))?;
+    let after =
+        crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
+    if after != key {
+        return Err(base_error(path, "files changed during the build"));
+    }
     let mut facts = RootfsFacts::default();
     for p in tree.keys() {
         let name = p.file_name();
@@ -356,8 +378,13 @@ fn walk_rootfs(
             EntryKind::Dir
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(|e| err(&path, e))?;
+            // A lossy conversion would store another target than the one
+            // on disk; refuse it as names are refused.
+            let Some(target) = target.to_str() else {
+                return Err(base_error(&path, "link target is not UTF-8"));
+            };
             EntryKind::Symlink {
-                target: target.to_string_lossy().into_owned(),
+                target: target.to_string(),
             }
         } else if ft.is_file() {
             let id = (meta.dev(), meta.ino());
@@ -648,5 +675,31 @@ impl crate::build::BasePuller for crate::registry::Client {
             digest: Some(pulled.manifest_digest),
             cached: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_that_stops_early_reads_as_truncated() {
+        let eof = io::Error::other("failed to read entire block");
+        assert_eq!(
+            tar_error(&eof, 1),
+            "truncated after 1 entry (failed to read entire block)"
+        );
+        assert!(tar_error(&eof, 0).starts_with("not a tar archive"));
+        let other = io::Error::other("numeric field was not a number");
+        assert!(tar_error(&other, 2).starts_with("invalid tar entry after 2 entries"));
+    }
+
+    #[test]
+    fn entry_names_stay_inside_the_root() {
+        assert!(check_entry_name("./usr/bin/x").is_ok());
+        assert!(check_entry_name("usr/..hidden").is_ok());
+        assert!(check_entry_name("/etc/passwd").is_err());
+        assert!(check_entry_name("a/../../x").is_err());
+        assert!(check_entry_name("..").is_err());
     }
 }

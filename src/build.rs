@@ -322,6 +322,18 @@ impl<'a> Builder<'a> {
         tracing::info!("layer {}: writing {} entries", l.name, tree.len());
         let blob = layer::write_tree(&tree, l.compression, &self.cache.blobs)
             .with_context(|| format!("layer '{}' ({})", l.name, l.file.display()))?;
+        // The key hashed the sources before they were written; a source
+        // changed meanwhile (same size, other bytes) must not be cached
+        // under a key that names its old content.
+        let after = recipe::tree_key(&tree, l.compression, self.cache)
+            .map_err(|e| anyhow!("layer '{}' ({}): {e}", l.name, l.file.display()))?;
+        if after != key {
+            return Err(anyhow!(
+                "layer '{}' ({}): source files changed during the build",
+                l.name,
+                l.file.display()
+            ));
+        }
         self.cache.put_layer(
             &key,
             &crate::cache::LayerRecord {

@@ -468,6 +468,7 @@ fn plan_layer(
         let (uid, gid) = parse_owner(file, &key, d.owner.as_deref())?;
         tree.insert(
             &key,
+            How::Explicit,
             path,
             EntryKind::Dir,
             mode,
@@ -490,7 +491,8 @@ fn plan_layer(
         let kind = EntryKind::Symlink {
             target: s.target.clone(),
         };
-        tree.insert(&key, path, kind, 0o777, uid, gid, s.mtime.unwrap_or(mtime))?;
+        let mtime = s.mtime.unwrap_or(mtime);
+        tree.insert(&key, How::Explicit, path, kind, 0o777, uid, gid, mtime)?;
     }
     for (i, f) in layer.file.iter().enumerate() {
         let key = at(&format!("file[{i}]"));
@@ -502,7 +504,8 @@ fn plan_layer(
             size: bytes.len() as u64,
             content: Content::Bytes(bytes),
         };
-        tree.insert(&key, path, kind, mode, uid, gid, f.mtime.unwrap_or(mtime))?;
+        let mtime = f.mtime.unwrap_or(mtime);
+        tree.insert(&key, How::Explicit, path, kind, mode, uid, gid, mtime)?;
     }
     let tree = tree.finish();
     if !layer.allow_secrets {
@@ -575,10 +578,41 @@ struct TreeBuilder<'a> {
     file: &'a Path,
     mtime: u64,
     tree: Tree,
-    /// Which key declared each path, for conflict messages.
-    declared: HashMap<LayerPath, String>,
-    /// Source hard links seen: (device, inode) to the first in-layer path.
-    inodes: HashMap<(u64, u64), LayerPath>,
+    /// Which key declared each path, and how, for merging and messages.
+    declared: HashMap<LayerPath, Declared>,
+    /// Source hard links seen: the inode and the metadata the layer gives
+    /// it, to the first in-layer path. Paths that share an inode on disk but
+    /// get other modes or owners in the layer cannot be one inode there.
+    inodes: HashMap<InodeKey, LayerPath>,
+}
+
+/// (device, inode, mode, uid, gid, mtime).
+type InodeKey = (u64, u64, u32, u64, u64, u64);
+
+/// How strongly a path was declared: a directory may be declared again by
+/// a stronger declaration, which then decides its mode and owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum How {
+    /// Made because something below it was declared.
+    Parent,
+    /// A directory made by a `[[copy]]`; several copies may share it.
+    Copied,
+    /// A `[[dir]]`, `[[file]]` or `[[symlink]]`, or a file of a copy.
+    Explicit,
+}
+
+struct Declared {
+    key: String,
+    how: How,
+}
+
+impl Declared {
+    fn describe(&self) -> String {
+        match self.how {
+            How::Parent => format!("{} (as a parent)", self.key),
+            _ => self.key.clone(),
+        }
+    }
 }
 
 impl<'a> TreeBuilder<'a> {
@@ -596,6 +630,7 @@ impl<'a> TreeBuilder<'a> {
     fn insert(
         &mut self,
         key: &str,
+        how: How,
         path: LayerPath,
         kind: EntryKind,
         mode: u32,
@@ -611,7 +646,7 @@ impl<'a> TreeBuilder<'a> {
                         key,
                         format!(
                             "{path} needs {parent} to be a directory, but {} declares it a {}",
-                            self.declared[&parent],
+                            self.declared[&parent].describe(),
                             e.type_name()
                         ),
                     ));
@@ -626,7 +661,11 @@ impl<'a> TreeBuilder<'a> {
                         mtime: self.mtime,
                     };
                     self.tree.insert(parent.clone(), dir);
-                    self.declared.insert(parent, format!("{key} (as a parent)"));
+                    let declared = Declared {
+                        key: key.to_string(),
+                        how: How::Parent,
+                    };
+                    self.declared.insert(parent, declared);
                 }
             }
         }
@@ -638,24 +677,47 @@ impl<'a> TreeBuilder<'a> {
             mtime,
         };
         if let Some(old) = self.tree.get(&path) {
+            let old_how = self.declared[&path].how;
             let both_dirs =
                 matches!(old.kind, EntryKind::Dir) && matches!(entry.kind, EntryKind::Dir);
-            let implicit = self.declared[&path].ends_with("(as a parent)");
-            if !(both_dirs && implicit) {
-                return Err(plan_error(
-                    self.file,
-                    key,
-                    format!(
-                        "{path} is declared twice: as a {} by {} and as a {}",
-                        old.type_name(),
-                        self.declared[&path],
-                        entry.type_name()
-                    ),
-                ));
+            let same = (old.mode, old.uid, old.gid, old.mtime) == (mode, uid, gid, mtime);
+            match (both_dirs, old_how, how) {
+                // A stronger declaration decides the directory's metadata.
+                (true, old_how, how) if old_how < how => {}
+                // Copies of several trees may merge into one directory when
+                // they agree on what it looks like.
+                (true, How::Copied, How::Copied) if same => return Ok(()),
+                (true, How::Explicit, How::Copied | How::Parent) => return Ok(()),
+                (true, How::Copied, How::Copied) => {
+                    return Err(plan_error(
+                        self.file,
+                        key,
+                        format!(
+                            "{path} is declared twice with other modes, owners or mtimes: by {} and here",
+                            self.declared[&path].describe(),
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(plan_error(
+                        self.file,
+                        key,
+                        format!(
+                            "{path} is declared twice: as a {} by {} and as a {}",
+                            old.type_name(),
+                            self.declared[&path].describe(),
+                            entry.type_name()
+                        ),
+                    ));
+                }
             }
         }
         self.tree.insert(path.clone(), entry);
-        self.declared.insert(path, key.to_string());
+        let declared = Declared {
+            key: key.to_string(),
+            how,
+        };
+        self.declared.insert(path, declared);
         Ok(())
     }
 
@@ -693,6 +755,7 @@ impl<'a> TreeBuilder<'a> {
                     let mode = dir_mode.unwrap_or(0o755);
                     self.insert(
                         key,
+                        How::Copied,
                         dest.clone(),
                         EntryKind::Dir,
                         mode,
@@ -759,30 +822,32 @@ impl<'a> TreeBuilder<'a> {
             let target = target
                 .map_err(|e| plan_error(self.file, format!("{}.src", opts.key), e.to_string()))?;
             if meta.is_dir() {
+                if opts.exclude.iter().any(|p| glob_match(p, name)) {
+                    continue;
+                }
                 let mode = opts.dir_mode.unwrap_or(0o755);
-                if opts.include.is_empty() {
-                    self.insert(
+                let declare = |this: &mut Self| {
+                    this.insert(
                         opts.key,
+                        How::Copied,
                         target.clone(),
                         EntryKind::Dir,
                         mode,
                         opts.uid,
                         opts.gid,
                         opts.mtime,
-                    )?;
+                    )
+                };
+                if opts.include.is_empty() {
+                    declare(self)?;
                     self.copy_dir(&path, Some(&target), opts)?;
                     any = true;
-                } else {
+                } else if self.copy_dir(&path, Some(&target), opts)? {
                     // With include patterns, a directory appears only when
-                    // something inside it is taken.
-                    let before = self.tree.len();
-                    if self.copy_dir(&path, Some(&target), opts)? {
-                        self.tree
-                            .entry(target.clone())
-                            .and_modify(|e| e.mode = mode);
-                        any = true;
-                    }
-                    debug_assert!(self.tree.len() >= before);
+                    // something inside it is taken; it was made as a parent
+                    // and now gets the copy's metadata.
+                    declare(self)?;
+                    any = true;
                 }
                 continue;
             }
@@ -845,13 +910,22 @@ impl<'a> TreeBuilder<'a> {
                 )
             })?;
             if meta.nlink() > 1 {
-                let id = (meta.dev(), meta.ino());
+                let mode = opts.mode.unwrap_or_else(|| default_file_mode(meta));
+                let id = (meta.dev(), meta.ino(), mode, opts.uid, opts.gid, opts.mtime);
                 if let Some(first) = self.inodes.get(&id) {
                     let kind = EntryKind::Hardlink {
                         target: first.clone(),
                     };
-                    let mode = opts.mode.unwrap_or_else(|| default_file_mode(meta));
-                    return self.insert(opts.key, dest, kind, mode, opts.uid, opts.gid, opts.mtime);
+                    return self.insert(
+                        opts.key,
+                        How::Explicit,
+                        dest,
+                        kind,
+                        mode,
+                        opts.uid,
+                        opts.gid,
+                        opts.mtime,
+                    );
                 }
                 self.inodes.insert(id, dest.clone());
             }
@@ -874,10 +948,20 @@ impl<'a> TreeBuilder<'a> {
         } else {
             opts.mode.unwrap_or_else(|| default_file_mode(meta))
         };
-        self.insert(opts.key, dest, kind, mode, opts.uid, opts.gid, opts.mtime)
+        self.insert(
+            opts.key,
+            How::Explicit,
+            dest,
+            kind,
+            mode,
+            opts.uid,
+            opts.gid,
+            opts.mtime,
+        )
     }
 
-    fn finish(self) -> Tree {
+    fn finish(mut self) -> Tree {
+        crate::layer::order_hardlinks(&mut self.tree);
         self.tree
     }
 }
@@ -997,6 +1081,44 @@ mod tests {
         assert_eq!(parse_owner(f, "k", Some("1000:100")).unwrap(), (1000, 100));
         assert!(parse_owner(f, "k", Some("root:root")).is_err());
         assert!(parse_owner(f, "k", Some("1")).is_err());
+    }
+
+    fn dir(
+        tree: &mut TreeBuilder,
+        key: &str,
+        how: How,
+        path: &str,
+        mode: u32,
+    ) -> Result<(), Error> {
+        let path = LayerPath::new(path).unwrap();
+        tree.insert(key, how, path, EntryKind::Dir, mode, 0, 0, 0)
+    }
+
+    #[test]
+    fn directories_merge_by_how_they_were_declared() {
+        let file = Path::new("s.toml");
+        let mut tree = TreeBuilder::new(file, 0);
+        let at = |p: &str| LayerPath::new(p).unwrap();
+        // Two copies agreeing on a directory share it; an explicit [[dir]]
+        // then decides its metadata; a copy after it leaves it alone.
+        dir(&mut tree, "copy[0]", How::Copied, "/opt/x", 0o755).unwrap();
+        dir(&mut tree, "copy[1]", How::Copied, "/opt/x", 0o755).unwrap();
+        dir(&mut tree, "dir[0]", How::Explicit, "/opt/x", 0o700).unwrap();
+        dir(&mut tree, "copy[2]", How::Copied, "/opt/x", 0o755).unwrap();
+        assert_eq!(tree.tree[&at("opt/x")].mode, 0o700);
+        // An explicit directory over an implicit parent is fine too.
+        dir(&mut tree, "dir[1]", How::Explicit, "/opt", 0o711).unwrap();
+        assert_eq!(tree.tree[&at("opt")].mode, 0o711);
+
+        let err = dir(&mut tree, "copy[3]", How::Copied, "/srv", 0o755)
+            .and_then(|()| dir(&mut tree, "copy[4]", How::Copied, "/srv", 0o750))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("copy[3]") && err.contains("copy[4]"), "{err}");
+        let err = dir(&mut tree, "dir[2]", How::Explicit, "/opt", 0o755)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/opt is declared twice"), "{err}");
     }
 
     #[test]

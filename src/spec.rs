@@ -89,6 +89,9 @@ pub enum ModeSpec {
 }
 
 /// Copies a file or a directory tree from the build machine.
+///
+/// Several copies may fill one directory when they agree on its mode and
+/// owner; a `[[dir]]` of the same path decides them instead.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CopySpec {
@@ -97,7 +100,8 @@ pub struct CopySpec {
     /// File-name patterns (`*.md`); a directory copy takes only matching files.
     #[serde(default)]
     pub include: Vec<String>,
-    /// File-name patterns left out of a directory copy.
+    /// Name patterns of files and directories left out of a directory copy
+    /// (a directory left out takes its whole subtree with it).
     #[serde(default)]
     pub exclude: Vec<String>,
     pub mode: Option<ModeSpec>,

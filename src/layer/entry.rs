@@ -165,6 +165,43 @@ impl Entry {
 /// The entries of one layer, in tar order.
 pub type Tree = BTreeMap<LayerPath, Entry>;
 
+/// Makes every group of hard links hold its content at the member that
+/// comes first in tar order, with the others linking to it.
+///
+/// Builders link each later-found path to the first path they met, and
+/// they meet paths directory by directory, which is not tar order (`a/b-c`
+/// sorts before `a/b/x`). A reader extracting a link before its target
+/// fails, so the content moves to the first member of the group.
+pub fn order_hardlinks(tree: &mut Tree) {
+    let mut groups: BTreeMap<LayerPath, Vec<LayerPath>> = BTreeMap::new();
+    for (path, entry) in tree.iter() {
+        if let EntryKind::Hardlink { target } = &entry.kind {
+            groups.entry(target.clone()).or_default().push(path.clone());
+        }
+    }
+    for (target, links) in groups {
+        let Some(first) = links.iter().min().filter(|first| **first < target) else {
+            continue;
+        };
+        let Some(content) = tree.get(&target).map(|e| e.kind.clone()) else {
+            continue;
+        };
+        let first = first.clone();
+        for path in links.iter().chain([&target]) {
+            let kind = if *path == first {
+                content.clone()
+            } else {
+                EntryKind::Hardlink {
+                    target: first.clone(),
+                }
+            };
+            if let Some(entry) = tree.get_mut(path) {
+                entry.kind = kind;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +235,40 @@ mod tests {
         assert_eq!(names, ["a", "a/b"]);
         assert_eq!(p.parent().unwrap().as_str(), "a/b");
         assert_eq!(p.file_name(), "c");
+    }
+
+    #[test]
+    fn hard_link_content_moves_to_the_first_member_in_tar_order() {
+        let entry = |kind| Entry {
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        };
+        let path = |p: &str| LayerPath::new(p).unwrap();
+        let link = |t: &str| EntryKind::Hardlink { target: path(t) };
+        let mut tree = Tree::new();
+        tree.insert(
+            path("a/b/x"),
+            entry(EntryKind::File {
+                content: Content::Bytes(Arc::from(&b"x"[..])),
+                size: 1,
+            }),
+        );
+        tree.insert(path("a/b-c"), entry(link("a/b/x")));
+        tree.insert(path("z"), entry(link("a/b/x")));
+        order_hardlinks(&mut tree);
+        assert!(matches!(
+            tree[&path("a/b-c")].kind,
+            EntryKind::File { size: 1, .. }
+        ));
+        for p in ["a/b/x", "z"] {
+            match &tree[&path(p)].kind {
+                EntryKind::Hardlink { target } => assert_eq!(target.as_str(), "a/b-c"),
+                other => panic!("{p}: {other:?}"),
+            }
+        }
     }
 
     #[test]

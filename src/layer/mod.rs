@@ -14,7 +14,7 @@ use crate::digest::{DiffId, Digest, HashingWriter};
 use crate::store::{BlobStore, StoreError};
 
 pub use compress::Compression;
-pub use entry::{Content, Entry, EntryKind, LayerPath, Tree};
+pub use entry::{Content, Entry, EntryKind, LayerPath, Tree, order_hardlinks};
 
 /// A layer as stored: what the manifest and the config say about it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

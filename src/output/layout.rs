@@ -48,23 +48,24 @@ impl Output for LayoutOutput {
     }
 }
 
-/// The `index.json` of a layout holding `image` under `reference`: the
-/// manifest itself, or for several platforms every manifest with its
-/// platform (flat, not an index inside the index).
+/// The `index.json` of a layout holding `image` under `reference`.
+///
+/// For one platform it lists the manifest under the name. For several, the
+/// named entry is the image index (so that `oci:DIR:REF` and a push of that
+/// name carry every platform, as skopeo and podman expect), and every
+/// platform's manifest is listed beside it with its `platform`, unnamed, so
+/// that a reader of `index.json` alone sees them all. The image index itself
+/// lists manifests only: no index is ever nested inside it.
 pub fn index_json(image: &BuiltImage, reference: &str) -> Vec<u8> {
-    let entries: Vec<Descriptor> = image
-        .manifests
-        .iter()
-        .map(|m| {
-            let mut d = m.descriptor.clone();
-            if !image.is_index() {
-                d.platform = None;
-            }
-            d.annotations
-                .insert(image::REF_NAME.into(), reference.to_string());
-            d
-        })
-        .collect();
+    let mut named = image.top.clone();
+    named.platform = None;
+    named
+        .annotations
+        .insert(image::REF_NAME.into(), reference.to_string());
+    let mut entries: Vec<Descriptor> = vec![named];
+    if image.is_index() {
+        entries.extend(image.manifests.iter().map(|m| m.descriptor.clone()));
+    }
     image::to_bytes(&json!({ "schemaVersion": 2, "mediaType": image::INDEX, "manifests": entries }))
 }
 

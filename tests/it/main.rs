@@ -1,5 +1,6 @@
 //! Behaviour tests, compiled as one binary; one submodule per area.
 
+mod core;
 mod creds;
 mod multiplatform;
 mod npm;

@@ -6,6 +6,7 @@ pub mod layout;
 pub mod proxy;
 pub mod registry;
 pub mod rootfs;
+pub mod validate;
 
 /// Whether every tool in `tools` is on `PATH`. With `CI` set a missing tool
 /// fails the test; otherwise the caller skips with a message.
