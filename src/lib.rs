@@ -40,7 +40,11 @@ pub mod platform;
 #[cfg(feature = "builder")]
 pub mod recipe;
 #[cfg(feature = "builder")]
+pub mod referrer;
+#[cfg(feature = "builder")]
 pub mod registry;
+#[cfg(feature = "builder")]
+pub mod sbom;
 #[cfg(feature = "builder")]
 pub mod secrets;
 #[cfg(feature = "builder")]
