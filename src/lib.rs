@@ -28,6 +28,8 @@ pub mod gitinfo;
 #[cfg(feature = "builder")]
 pub mod image;
 #[cfg(feature = "builder")]
+pub mod inspect;
+#[cfg(feature = "builder")]
 pub mod layer;
 #[cfg(feature = "builder")]
 pub mod npm;
@@ -51,3 +53,5 @@ pub mod secrets;
 pub mod spec;
 #[cfg(feature = "builder")]
 pub mod store;
+#[cfg(feature = "builder")]
+pub mod verify;
