@@ -40,6 +40,8 @@ pub mod plan;
 #[cfg(feature = "builder")]
 pub mod platform;
 #[cfg(feature = "builder")]
+pub mod progress;
+#[cfg(feature = "builder")]
 pub mod recipe;
 #[cfg(feature = "builder")]
 pub mod referrer;

@@ -46,7 +46,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::logging::init(cli.quiet, cli.verbose);
     let result = match cli.command {
-        Command::Build(args) => cli::build::run(args),
+        Command::Build(mut args) => {
+            args.quiet = cli.quiet;
+            cli::build::run(args)
+        }
         Command::Lock(args) => cli::lock::run(args),
         Command::Creds(args) => cli::creds::run(args),
         Command::Push(args) => cli::push::run(args),

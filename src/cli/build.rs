@@ -10,6 +10,7 @@ use jib_image::cache::{self, Cache};
 use jib_image::output::{self, OutputReport};
 use jib_image::plan;
 use jib_image::platform::Platform;
+use jib_image::progress::Reporter as _;
 use jib_image::registry::{self, Client, Reference};
 use jib_image::{referrer, sbom};
 
@@ -56,6 +57,9 @@ pub struct Args {
     pub no_sbom: bool,
     #[command(flatten)]
     pub registry: RegistryFlags,
+    /// Set from the global `-q`: no progress on stderr.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -85,7 +89,9 @@ pub fn run(args: Args) -> Result<()> {
     let cache_dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
     let cache = Cache::open(&cache_dir)?;
     let client = Client::new(&args.registry.client_options()?)?;
+    let progress = super::progress::Progress::for_stderr(args.quiet);
     let mut builder = Builder::new(&cache);
+    builder.reporter = &progress;
     builder.puller = Some(&client);
     let npm = jib_image::npm::layer::NpmLayers::new(cache.root(), &args.spec)?;
     builder.resolver = Some(&npm);
@@ -93,11 +99,11 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut reports: Vec<OutputReport> = Vec::new();
     for out in &outputs {
-        tracing::info!("writing {}", out.describe());
+        progress.step(&format!("writing {}", out.describe()));
         reports.push(out.write(&image, &cache.blobs)?);
     }
     if let Some(target) = &push {
-        tracing::info!("pushing {target}");
+        progress.step(&format!("pushing {target}"));
         let top = registry::Descriptor {
             media_type: image.top.media_type.clone(),
             digest: image.top.digest.clone(),

@@ -6,6 +6,7 @@ pub mod creds;
 pub mod inspect;
 pub mod lock;
 pub mod logging;
+pub mod progress;
 pub mod push;
 pub mod verify;
 
