@@ -18,6 +18,7 @@ use crate::image::{self, Descriptor, History};
 use crate::layer::{self, LayerBlob};
 use crate::plan::{BaseSource, LayerPlan, LayerSource, Plan, PlatformPlan};
 use crate::platform::Platform;
+use crate::progress;
 use crate::recipe;
 
 /// A layer of the finished image.
@@ -108,6 +109,8 @@ pub struct Builder<'a> {
     pub cache: &'a Cache,
     pub resolver: Option<&'a dyn LayerResolver>,
     pub puller: Option<&'a dyn BasePuller>,
+    /// Where steps and byte counts go ([`progress::Silent`] by default).
+    pub reporter: &'a dyn progress::Reporter,
     /// Layers built in this run, by recipe key, so platforms share them.
     built: Mutex<HashMap<Digest, LayerBlob>>,
 }
@@ -118,6 +121,7 @@ impl<'a> Builder<'a> {
             cache,
             resolver: None,
             puller: None,
+            reporter: &progress::Silent,
             built: Mutex::new(HashMap::new()),
         }
     }
@@ -144,7 +148,9 @@ impl<'a> Builder<'a> {
     }
 
     fn build_platform(&self, plan: &Plan, pp: &PlatformPlan) -> Result<BuiltManifest> {
-        tracing::info!("FROM {} ({})", describe_base(&pp.base), pp.platform);
+        let from = format!("FROM {} ({})", describe_base(&pp.base), pp.platform);
+        tracing::debug!("{from}");
+        self.reporter.step(&from);
         // Layers wait for the base only when they need to know its libc and
         // the spec does not say; otherwise base and layers build side by side.
         let needs_base = pp.libc.is_none()
@@ -308,7 +314,12 @@ impl<'a> Builder<'a> {
             });
         }
         if let Some(record) = self.cache.layer(&key) {
-            tracing::info!("layer {}: cached {}", l.name, record.blob.digest);
+            tracing::debug!("layer {}: cached {}", l.name, record.blob.digest);
+            self.reporter.step(&format!(
+                "layer {}: {} (cached)",
+                l.name,
+                describe_layer(l, &tree)
+            ));
             self.built
                 .lock()
                 .expect("layer map lock")
@@ -319,9 +330,16 @@ impl<'a> Builder<'a> {
                 cached: true,
             });
         }
-        tracing::info!("layer {}: writing {} entries", l.name, tree.len());
-        let blob = layer::write_tree(&tree, l.compression, &self.cache.blobs)
-            .with_context(|| format!("layer '{}' ({})", l.name, l.file.display()))?;
+        tracing::debug!("layer {}: writing {} entries", l.name, tree.len());
+        let text = format!("layer {}: {}", l.name, describe_layer(l, &tree));
+        let id = format!("layer {} {}", l.name, pp.platform);
+        self.reporter.start(&id, &text, Some(content_size(&tree)));
+        let blob = layer::write_stream(l.compression, &self.cache.blobs, |out| {
+            let mut counting = progress::CountingWriter::new(out, self.reporter, &id);
+            layer::tar::write_tree(&tree, &mut counting)
+        })
+        .with_context(|| format!("layer '{}' ({})", l.name, l.file.display()))?;
+        self.reporter.finish(&id);
         // The key hashed the sources before they were written; a source
         // changed meanwhile (same size, other bytes) must not be cached
         // under a key that names its old content.
@@ -345,13 +363,39 @@ impl<'a> Builder<'a> {
             .lock()
             .expect("layer map lock")
             .insert(key, blob.clone());
-        tracing::info!("layer {}: {} ({} bytes)", l.name, blob.digest, blob.size);
+        tracing::debug!("layer {}: {} ({} bytes)", l.name, blob.digest, blob.size);
         Ok(BuiltLayer {
             name: l.name.clone(),
             blob,
             cached: false,
         })
     }
+}
+
+/// What a layer holds, as a Dockerfile user would say it.
+fn describe_layer(l: &LayerPlan, tree: &layer::Tree) -> String {
+    match &l.source {
+        LayerSource::Npm { source, .. } => {
+            format!("npm {}@{} (no scripts run)", source.package, source.version)
+        }
+        LayerSource::Tree(_) => {
+            let files = tree
+                .values()
+                .filter(|e| matches!(e.kind, layer::EntryKind::File { .. }))
+                .count();
+            format!("COPY {files} files, {} bytes", content_size(tree))
+        }
+    }
+}
+
+/// The bytes of file content in `tree` (the tar stream is a little more).
+fn content_size(tree: &layer::Tree) -> u64 {
+    tree.values()
+        .map(|e| match e.kind {
+            layer::EntryKind::File { size, .. } => size,
+            _ => 0,
+        })
+        .sum()
 }
 
 fn plan_compression(plan: &Plan) -> Option<layer::Compression> {

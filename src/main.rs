@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cli;
 
@@ -32,16 +32,31 @@ enum Command {
     Creds(cli::creds::Args),
     /// Push an image from an OCI layout to a registry.
     Push(cli::push::Args),
+    /// Show an image's config, layers and annotations.
+    Inspect(cli::inspect::Args),
+    /// Build a spec twice and report whether the image is reproducible.
+    Verify(cli::verify::Args),
+    /// Print shell completions.
+    Completions(cli::completions::CompletionsArgs),
+    /// Print the man page.
+    Man,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::logging::init(cli.quiet, cli.verbose);
     let result = match cli.command {
-        Command::Build(args) => cli::build::run(args),
+        Command::Build(mut args) => {
+            args.quiet = cli.quiet;
+            cli::build::run(args)
+        }
         Command::Lock(args) => cli::lock::run(args),
         Command::Creds(args) => cli::creds::run(args),
         Command::Push(args) => cli::push::run(args),
+        Command::Inspect(args) => cli::inspect::run(args),
+        Command::Verify(args) => cli::verify::run(args),
+        Command::Completions(args) => cli::completions::completions(args, Cli::command()),
+        Command::Man => cli::completions::man(Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

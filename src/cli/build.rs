@@ -10,7 +10,9 @@ use jib_image::cache::{self, Cache};
 use jib_image::output::{self, OutputReport};
 use jib_image::plan;
 use jib_image::platform::Platform;
+use jib_image::progress::Reporter as _;
 use jib_image::registry::{self, Client, Reference};
+use jib_image::{referrer, sbom};
 
 use super::push::RegistryFlags;
 
@@ -40,13 +42,32 @@ pub struct Args {
     /// Print one JSON object describing the result instead of the digest.
     #[arg(long)]
     pub json: bool,
+    /// Load the image into podman (or docker) as NAME[:TAG]
+    /// [default name: the spec's title, or the spec file's name].
+    #[arg(
+        long,
+        value_name = "NAME[:TAG]",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    pub load: Option<String>,
+    /// Write the image's SBOM (SPDX 2.3 JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
+    /// Do not attach the SBOM to a pushed image as a referrer.
+    #[arg(long)]
+    pub no_sbom: bool,
     #[command(flatten)]
     pub registry: RegistryFlags,
+    /// Set from the global `-q`: no progress on stderr.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     // Everything the user typed is checked before any work starts.
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|o| output::parse(o))
@@ -62,11 +83,21 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(compression) = args.compression {
         plan.force_compression(compression);
     }
+    if let Some(name) = &args.load {
+        let name = if name.is_empty() {
+            default_load_name(&args, &plan)
+        } else {
+            name.clone()
+        };
+        outputs.push(Box::new(output::load::LoadOutput::new(&name)));
+    }
 
     let cache_dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
     let cache = Cache::open(&cache_dir)?;
     let client = Client::new(&args.registry.client_options()?)?;
+    let progress = super::progress::Progress::for_stderr(args.quiet);
     let mut builder = Builder::new(&cache);
+    builder.reporter = &progress;
     builder.puller = Some(&client);
     let npm = jib_image::npm::layer::NpmLayers::new(cache.root(), &args.spec)?;
     builder.resolver = Some(&npm);
@@ -74,11 +105,11 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut reports: Vec<OutputReport> = Vec::new();
     for out in &outputs {
-        tracing::info!("writing {}", out.describe());
+        progress.step(&format!("writing {}", out.describe()));
         reports.push(out.write(&image, &cache.blobs)?);
     }
     if let Some(target) = &push {
-        tracing::info!("pushing {target}");
+        progress.step(&format!("pushing {target}"));
         let top = registry::Descriptor {
             media_type: image.top.media_type.clone(),
             digest: image.top.digest.clone(),
@@ -94,8 +125,86 @@ pub fn run(args: Args) -> Result<()> {
             digest,
         });
     }
+    let wants_sbom = args.sbom.is_some() || (push.is_some() && !args.no_sbom);
+    if wants_sbom {
+        let records = npm.records.lock().expect("records lock").clone();
+        let document = sbom::document(&image, &plan, &records, &cache)?;
+        if let Some(path) = &args.sbom {
+            cache::write_atomic(path, &document)
+                .with_context(|| format!("writing the SBOM {}", path.display()))?;
+        }
+        if let (Some(target), false) = (&push, args.no_sbom) {
+            reports.push(push_sbom(
+                &client, &cache, &image, &plan, &document, target,
+            )?);
+        }
+    }
     cache.save()?;
     finish(&args, &image, &reports)
+}
+
+/// Attaches the SBOM to the pushed image: the artifact manifest by digest,
+/// and the referrers index under the fallback tag `sha256-<hex>`, since not
+/// every registry serves the referrers API.
+fn push_sbom(
+    client: &Client,
+    cache: &Cache,
+    image: &BuiltImage,
+    plan: &plan::Plan,
+    document: &[u8],
+    target: &Reference,
+) -> Result<OutputReport> {
+    let mut annotations = std::collections::BTreeMap::new();
+    annotations.insert(
+        "org.opencontainers.image.created".to_string(),
+        jib_image::image::rfc3339(plan.epoch),
+    );
+    let artifact = referrer::put_artifact(
+        &cache.blobs,
+        &image.top,
+        sbom::SPDX_JSON,
+        document,
+        &annotations,
+    )?;
+    let index = referrer::put_referrers_index(&cache.blobs, std::slice::from_ref(&artifact))?;
+    let tag = referrer::referrers_tag(&image.top.digest);
+    let tagged = target.with_tag(Some(&tag));
+    tracing::info!("attaching the SBOM to {target} as {}", artifact.digest);
+    let top = registry::Descriptor {
+        media_type: index.media_type.clone(),
+        digest: index.digest.clone(),
+        size: index.size,
+        platform: None,
+        annotations: None,
+    };
+    registry::push_image(client, cache.root(), &top, &tagged)
+        .with_context(|| format!("pushing the SBOM to {tagged}"))?;
+    Ok(OutputReport {
+        kind: "sbom".into(),
+        location: tagged.to_string(),
+        digest: artifact.digest,
+    })
+}
+
+/// `--load` without a name: the spec's title, else the spec file's stem.
+fn default_load_name(args: &Args, plan: &plan::Plan) -> String {
+    let stem = args
+        .spec
+        .file_stem()
+        .map_or_else(|| "image".to_string(), |s| s.to_string_lossy().into_owned());
+    let name = plan.metadata.title.clone().unwrap_or(stem);
+    let name: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{name}:latest")
 }
 
 fn finish(args: &Args, image: &BuiltImage, reports: &[OutputReport]) -> Result<()> {

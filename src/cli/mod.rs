@@ -1,10 +1,14 @@
 //! One file per subcommand: each defines its clap `Args` and a `run`.
 
 pub mod build;
+pub mod completions;
 pub mod creds;
+pub mod inspect;
 pub mod lock;
 pub mod logging;
+pub mod progress;
 pub mod push;
+pub mod verify;
 
 /// Prints an error as one line: the outermost context, then its causes,
 /// each separated by `: ` (the way `rg` and `git` report errors).

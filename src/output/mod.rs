@@ -1,7 +1,11 @@
 //! Where a built image goes. Every destination implements [`Output`], so a
 //! new one touches no builder code.
 
+pub mod docker_archive;
 pub mod layout;
+pub mod load;
+pub mod oci_archive;
+pub mod tarball;
 
 use anyhow::{Result, bail};
 
@@ -36,8 +40,8 @@ pub fn split_ref(rest: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Parses `--output` values: `oci:DIR[:REF]` (others are added by their
-/// modules through [`parse_with`]).
+/// Parses `--output` values: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
+/// `docker-archive:FILE[:NAME[:TAG]]`.
 pub fn parse(value: &str) -> Result<Box<dyn Output>> {
     let Some((kind, rest)) = value.split_once(':') else {
         bail!("output '{value}': expected KIND:PATH such as oci:build/image");
@@ -49,6 +53,23 @@ pub fn parse(value: &str) -> Result<Box<dyn Output>> {
         "oci" => {
             let (dir, reference) = split_ref(rest);
             Ok(Box::new(layout::LayoutOutput::new(dir, reference)))
+        }
+        "oci-archive" => {
+            let (file, reference) = split_ref(rest);
+            Ok(Box::new(oci_archive::OciArchiveOutput::new(
+                file, reference,
+            )))
+        }
+        "docker-archive" => {
+            // As skopeo reads it: the file ends at the first colon, the
+            // rest is an image name that may hold a port and a tag.
+            let (file, name) = match rest.split_once(':') {
+                Some((file, name)) if !name.is_empty() => (file, Some(name)),
+                _ => (rest.trim_end_matches(':'), None),
+            };
+            Ok(Box::new(docker_archive::DockerArchiveOutput::new(
+                file, name,
+            )))
         }
         other => bail!(
             "output '{value}': unknown kind '{other}' (expected oci, oci-archive or docker-archive)"

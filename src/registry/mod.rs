@@ -34,6 +34,6 @@ pub use credentials::{CredentialError, CredentialSources, Credentials};
 pub use error::RegistryError;
 pub use layout::REF_NAME;
 pub use manifest::{Descriptor, Platform};
-pub use pull::{PulledImage, pull_image};
+pub use pull::{PulledImage, fetch_blob, fetch_manifest, pull_image};
 pub use push::{push_image, push_layout};
 pub use reference::{Reference, ReferenceError};

@@ -82,6 +82,48 @@ pub fn pull_image(
     })
 }
 
+/// Fetches the manifest or index that `reference` names, without its
+/// blobs: its digest, media type and bytes (kept in `store` as well).
+pub fn fetch_manifest(
+    client: &Client,
+    reference: &Reference,
+    store: &BlobStore,
+) -> Result<(Digest, String, Vec<u8>), RegistryError> {
+    let puller = Puller {
+        client,
+        registry: reference.api_host(),
+        repository: &reference.repository,
+        scopes: vec![pull_scope(&reference.repository)],
+        store,
+    };
+    puller.fetch_manifest(&reference.manifest_reference(), reference.digest.as_ref())
+}
+
+/// Fetches one blob of `reference`'s repository (a config, a child
+/// manifest by digest) into `store`, verified, and returns its bytes.
+pub fn fetch_blob(
+    client: &Client,
+    reference: &Reference,
+    descriptor: &Descriptor,
+    store: &BlobStore,
+) -> Result<Vec<u8>, RegistryError> {
+    let puller = Puller {
+        client,
+        registry: reference.api_host(),
+        repository: &reference.repository,
+        scopes: vec![pull_scope(&reference.repository)],
+        store,
+    };
+    if mediatype::is_index(&descriptor.media_type) || mediatype::is_manifest(&descriptor.media_type)
+    {
+        let (_, _, bytes) =
+            puller.fetch_manifest(&descriptor.digest.to_string(), Some(&descriptor.digest))?;
+        return Ok(bytes);
+    }
+    puller.fetch_blob(descriptor)?;
+    Ok(store.read(&descriptor.digest)?)
+}
+
 fn to_oci(mut descriptor: Descriptor) -> Descriptor {
     descriptor.media_type = mediatype::to_oci(&descriptor.media_type).to_string();
     descriptor

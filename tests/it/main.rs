@@ -2,6 +2,7 @@
 
 mod core;
 mod creds;
+mod ecosystem;
 mod multiplatform;
 mod npm;
 mod registry;
