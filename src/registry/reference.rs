@@ -107,6 +107,8 @@ impl FromStr for Reference {
     type Err = ReferenceError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
+        // `docker://REF` is how skopeo and podman spell a registry image.
+        let input = input.strip_prefix("docker://").unwrap_or(input);
         if input.is_empty() {
             return Err(ReferenceError::Empty(input.to_string()));
         }

@@ -100,7 +100,7 @@ fn index_of(reference: &str) -> serde_json::Value {
 }
 
 fn manifest_of(registry: &TestRegistry, repo: &str, digest: &str) -> serde_json::Value {
-    index_of(&format!("{}/{repo}@{digest}", registry.host))
+    index_of(&format!("docker://{}/{repo}@{digest}", registry.host))
 }
 
 /// Runs the pushed image for one platform with fake credentials mounted.
@@ -177,12 +177,12 @@ fn one_spec_builds_and_runs_on_amd64_and_arm64() {
     // Downloads are shared with the user's cache; layers start from nothing.
     let shared = rootfs::cache_dir();
     let cache = work.path().join("cache");
-    let reference = registry.docker_ref("multi:latest");
+    let reference = format!("{}/multi:latest", registry.host);
 
     let first = jib(&["build", spec, "-q", "--push", &reference], &shared);
     let digest = String::from_utf8(first.stdout).unwrap().trim().to_string();
 
-    let index = index_of(&reference);
+    let index = index_of(&registry.docker_ref("multi:latest"));
     assert_eq!(
         index["mediaType"],
         "application/vnd.oci.image.index.v1+json"
