@@ -3,6 +3,7 @@
 mod core;
 mod creds;
 mod ecosystem;
+mod jib_image;
 mod multiplatform;
 mod npm;
 mod registry;
