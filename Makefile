@@ -6,7 +6,9 @@
 #   make test       every test (unit and behaviour)
 #
 # REGISTRY and TAG choose where the image goes; with the default REGISTRY a
-# local registry is started on it when none answers there.
+# local registry is started on it when none answers there. PLATFORMS (Debian
+# architecture names, default "amd64 arm64") chooses which of the spec's
+# platforms to build; a foreign one runs mmdebstrap under qemu-user.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -18,11 +20,16 @@ IMAGE := $(REGISTRY)/james-in-a-box:$(TAG)
 LOCAL_REGISTRY := 127.0.0.1:5000
 SUITE ?= bookworm
 
+PLATFORMS ?= amd64 arm64
+HOST_ARCH := $(shell dpkg --print-architecture)
+FOREIGN := $(filter-out $(HOST_ARCH),$(PLATFORMS))
+
 CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
+rust_target = $(if $(filter arm64,$(1)),aarch64,x86_64)-unknown-linux-musl
+RUST_TARGETS := $(foreach p,$(PLATFORMS),$(call rust_target,$(p)))
 JIB := target/release/jib-image
-SHIM := target/$(MUSL)/shim/jib-entrypoint
-BASE := build/base-amd64.tar
+PLATFORM_FLAGS := $(foreach p,$(PLATFORMS),--platform linux/$(p))
 REGISTRY_DIR := build/registry
 
 # Debian packages each step needs. jib-image reads the npm registry from the
@@ -31,9 +38,9 @@ REGISTRY_DIR := build/registry
 # must not be replaced).
 NPM_PACKAGE := $(if $(shell command -v npm),,npm)
 BUILD_PACKAGES := ca-certificates curl git gcc libc6-dev pkg-config $(NPM_PACKAGE)
-BASE_PACKAGES := mmdebstrap debian-archive-keyring
+BASE_PACKAGES := mmdebstrap debian-archive-keyring $(if $(FOREIGN),qemu-user-static binfmt-support)
 REGISTRY_PACKAGES := docker-registry curl
-SMOKE_PACKAGES := podman runc uidmap
+SMOKE_PACKAGES := podman runc uidmap $(if $(FOREIGN),qemu-user-static binfmt-support)
 TEST_PACKAGES := $(BUILD_PACKAGES) $(BASE_PACKAGES) $(REGISTRY_PACKAGES) $(SMOKE_PACKAGES) \
 	skopeo umoci apache2-utils
 
@@ -41,28 +48,32 @@ TEST_PACKAGES := $(BUILD_PACKAGES) $(BASE_PACKAGES) $(REGISTRY_PACKAGES) $(SMOKE
 
 image: deps build shim base registry
 	@mkdir -p build
-	$(JIB) build spec/jib.toml --push $(IMAGE) --digest-file build/image.digest >/dev/null
+	$(JIB) build spec/jib.toml $(PLATFORM_FLAGS) --push $(IMAGE) --digest-file build/image.digest >/dev/null
 	@echo "pushed $(IMAGE)@$$(cat build/image.digest)"
 
 deps:
 	@scripts/deps.sh $(BUILD_PACKAGES) $(BASE_PACKAGES) $(REGISTRY_PACKAGES)
-	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+	@scripts/targets.sh $(RUST_TARGETS)
 
 build:
 	$(CARGO) build --release --locked --bin jib-image
 
-# The static entrypoint shim: std and libc only, no builder code.
+# The static entrypoint shim for each platform: std and libc only, no
+# builder code; the aarch64 one links with rust-lld (.cargo/config.toml).
 shim:
-	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
-	$(CARGO) build --locked --profile shim --target $(MUSL) --no-default-features \
-		--bin jib-entrypoint
+	@scripts/targets.sh $(RUST_TARGETS) $(MUSL)
+	$(CARGO) build --locked --profile shim $(foreach t,$(sort $(RUST_TARGETS) $(MUSL)),--target $(t)) \
+		--no-default-features --bin jib-entrypoint
 
 # The Debian rootfs, cached per package list in the user's cache directory;
 # cheap when the cached tarball exists.
 base:
 	@scripts/deps.sh $(BASE_PACKAGES)
-	@scripts/base.sh $(SUITE) spec/base-packages.txt $(BASE) >/dev/null
-	@echo "base: $(BASE) -> $$(readlink $(BASE))"
+	@$(if $(FOREIGN),scripts/binfmt.sh $(FOREIGN))
+	@for arch in $(PLATFORMS); do \
+		ARCH=$$arch scripts/base.sh $(SUITE) spec/base-packages.txt build/base-$$arch.tar >/dev/null; \
+		echo "base: build/base-$$arch.tar -> $$(readlink build/base-$$arch.tar)"; \
+	done
 
 registry:
 ifeq ($(REGISTRY),$(LOCAL_REGISTRY))
@@ -77,7 +88,8 @@ registry-stop:
 
 smoke:
 	@scripts/deps.sh $(SMOKE_PACKAGES)
-	scripts/smoke.sh $(IMAGE)
+	@$(if $(FOREIGN),scripts/binfmt.sh $(FOREIGN))
+	@for arch in $(PLATFORMS); do scripts/smoke.sh $(IMAGE) $$arch; done
 
 # The behaviour tests run the static shim in containers, so it is built
 # first; `--all-targets` takes in tests/it as well as the unit tests.

@@ -7,7 +7,8 @@
 #
 # PACKAGE_LIST holds one package per line (# comments allowed); an empty
 # list gives the bare variant. VARIANT (default apt) picks mmdebstrap's
-# variant. The apt sources are the build machine's own: every active file
+# variant; ARCH (default: this machine's) the Debian architecture, which
+# for a foreign one needs qemu-user binfmt. The apt sources are the build machine's own: every active file
 # under /etc/apt that names SUITE is handed to mmdebstrap, so no mirror is
 # written here.
 set -euo pipefail
@@ -16,7 +17,7 @@ suite=${1:?usage: base.sh SUITE PACKAGE_LIST LINK}
 list=${2:?usage: base.sh SUITE PACKAGE_LIST LINK}
 link=${3:?usage: base.sh SUITE PACKAGE_LIST LINK}
 variant=${VARIANT:-apt}
-arch=$(dpkg --print-architecture)
+arch=${ARCH:-$(dpkg --print-architecture)}
 
 # A fixed timestamp, so that two builds from the same archive state give
 # the same tarball.
@@ -44,7 +45,7 @@ if [ ! -f "$tarball" ]; then
   tmp=$tarball.tmp.$$
   trap 'rm -f "$tmp"' EXIT
   echo "base.sh: building $tarball" >&2
-  mmdebstrap --quiet --variant="$variant" --format=tar \
+  mmdebstrap --quiet --variant="$variant" --architectures="$arch" --format=tar \
     ${packages:+--include="$packages"} \
     "$suite" "$tmp" "${sources[@]}"
   # Renamed only when complete, so an interrupted build leaves no tarball

@@ -132,39 +132,53 @@ impl Plan {
             layer.compression = compression;
         }
     }
-
-    /// Keeps only the `wanted` platforms (all of them when `wanted` is
-    /// empty); asking for one the spec does not build is an error.
-    pub fn select_platforms(&mut self, wanted: &[Platform]) -> Result<(), Error> {
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        for w in wanted {
-            if !self.platforms.iter().any(|p| &p.platform == w) {
-                let known: Vec<String> = self
-                    .platforms
-                    .iter()
-                    .map(|p| p.platform.to_string())
-                    .collect();
-                return Err(plan_error(
-                    &self.spec_file,
-                    "platforms",
-                    format!("--platform {w} is not one of {}", known.join(", ")),
-                ));
-            }
-        }
-        self.platforms.retain(|p| wanted.contains(&p.platform));
-        Ok(())
-    }
 }
 
-/// Loads the spec at `path` and checks it through.
+/// The npm packages a spec installs and the platforms it builds, read from
+/// the spec and its layer files alone (for `jib-image lock`, which needs no
+/// other input to exist).
+pub fn npm_inputs(path: &Path) -> Result<(Vec<crate::npm::NpmSource>, Vec<Platform>), Error> {
+    let image: ImageSpec = spec::load(path)?;
+    let dir = parent_dir(path);
+    let mut sources: Vec<crate::npm::NpmSource> = Vec::new();
+    for (i, layer) in image.layers.iter().enumerate() {
+        let (_, _, layer) = resolve_layer_spec(path, &dir, &format!("layers[{i}]"), layer)?;
+        if let Some(npm) = layer.npm
+            && !sources
+                .iter()
+                .any(|s| s.package == npm.package && s.version == npm.version)
+        {
+            sources.push(npm);
+        }
+    }
+    Ok((sources, platforms(path, &image)?))
+}
+
+/// Loads the spec at `path` and checks it through, for every platform.
 pub fn load(path: &Path) -> Result<Plan, Error> {
+    load_for(path, &[])
+}
+
+/// Loads the spec for the `wanted` platforms only (all when empty): inputs
+/// of the other platforms need not exist. Asking for a platform the spec
+/// does not build is an error.
+pub fn load_for(path: &Path, wanted: &[Platform]) -> Result<Plan, Error> {
     let image: ImageSpec = spec::load(path)?;
     let epoch = source_date_epoch(path)?;
     let dir = parent_dir(path);
 
-    let platforms = platforms(path, &image)?;
+    let mut platforms = platforms(path, &image)?;
+    if let Some(w) = wanted.iter().find(|w| !platforms.contains(w)) {
+        let known: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+        return Err(plan_error(
+            path,
+            "platforms",
+            format!("--platform {w} is not one of {}", known.join(", ")),
+        ));
+    }
+    if !wanted.is_empty() {
+        platforms.retain(|p| wanted.contains(p));
+    }
     let default_compression = image.compression.unwrap_or(Compression::Gzip);
     let mut layers = Vec::new();
     for (i, layer) in image.layers.iter().enumerate() {

@@ -78,8 +78,7 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|p| p.parse())
         .collect::<Result<_, _>>()?;
-    let mut plan = plan::load(&args.spec)?;
-    plan.select_platforms(&wanted)?;
+    let mut plan = plan::load_for(&args.spec, &wanted)?;
     if let Some(compression) = args.compression {
         plan.force_compression(compression);
     }

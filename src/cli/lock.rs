@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use jib_image::npm::{self, NpmClient, NpmConfig};
-use jib_image::plan::{self, LayerSource};
+use jib_image::plan;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,21 +16,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let plan = plan::load(&args.spec)?;
-    let mut sources = Vec::new();
-    for layer in plan.platforms.iter().flat_map(|p| &p.layers) {
-        if let LayerSource::Npm { source, .. } = &layer.source
-            && !sources.iter().any(|s: &npm::NpmSource| {
-                s.package == source.package && s.version == source.version
-            })
-        {
-            sources.push(source.clone());
-        }
-    }
-    let platforms: Vec<npm::Platform> = plan
-        .platforms
+    let (sources, platforms) = plan::npm_inputs(&args.spec)?;
+    let platforms: Vec<npm::Platform> = platforms
         .iter()
-        .map(|p| npm::Platform::new(&p.platform.os, &p.platform.architecture))
+        .map(|p| npm::Platform::new(&p.os, &p.architecture))
         .collect();
     let client = NpmClient::new(NpmConfig::load(&std::env::current_dir()?)?)?;
     let (path, lock) = npm::lock::write_for_spec(&args.spec, &sources, &platforms, &client)?;
