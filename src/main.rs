@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Build an image from a TOML spec.
     Build(cli::build::Args),
+    /// Look after the build cache.
+    Cache(cli::cache::Args),
     /// Pin the spec's npm inputs to exact versions and integrities.
     Lock(cli::lock::Args),
     /// Inspect Claude Code credentials.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
             cli::build::run(args)
         }
         Command::Lock(args) => cli::lock::run(args),
+        Command::Cache(args) => cli::cache::run(args),
         Command::Creds(args) => cli::creds::run(args),
         Command::Push(args) => cli::push::run(args),
         Command::Inspect(args) => cli::inspect::run(args),

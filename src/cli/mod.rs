@@ -1,6 +1,7 @@
 //! One file per subcommand: each defines its clap `Args` and a `run`.
 
 pub mod build;
+pub mod cache;
 pub mod completions;
 pub mod creds;
 pub mod inspect;
