@@ -45,7 +45,7 @@ if [ ! -f "$tarball" ]; then
   tmp=$tarball.tmp.$$
   trap 'rm -f "$tmp"' EXIT
   echo "base.sh: building $tarball" >&2
-  mmdebstrap --quiet --variant="$variant" --architectures="$arch" --format=tar \
+  mmdebstrap ${MMDEBSTRAP_FLAGS:---quiet} --variant="$variant" --architectures="$arch" --format=tar \
     ${packages:+--include="$packages"} \
     "$suite" "$tmp" "${sources[@]}"
   # Renamed only when complete, so an interrupted build leaves no tarball

@@ -87,7 +87,7 @@ fn index_of(reference: &str) -> serde_json::Value {
             "inspect",
             "--raw",
             "--tls-verify=false",
-            &format!("docker://{reference}"),
+            reference,
         ])
         .output()
         .unwrap();
