@@ -1,5 +1,6 @@
 //! Behaviour tests, compiled as one binary; one submodule per area.
 
+mod bad_input;
 mod creds;
 mod npm;
 mod registry;

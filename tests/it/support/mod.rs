@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod check;
 pub mod layout;
+pub mod mock;
 pub mod proxy;
 pub mod registry;
 
