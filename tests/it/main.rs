@@ -4,5 +4,6 @@ mod bad_input;
 mod creds;
 mod npm;
 mod registry;
+mod registry_faults;
 mod shim;
 mod support;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod faulty;
 pub mod layout;
 pub mod mock;
 pub mod proxy;
