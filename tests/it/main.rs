@@ -1,6 +1,8 @@
 //! Behaviour tests, compiled as one binary; one submodule per area.
 
 mod bad_input;
+mod concurrency;
+mod crash;
 mod creds;
 mod npm;
 mod registry;

@@ -128,7 +128,9 @@ impl MockServer {
             "name": name, "version": version, "bin": { name: "bin/tool" },
         });
         let manifest = serde_json::to_vec(&manifest).unwrap();
-        let program = pseudo_random(size, name.len() as u64);
+        // An ELF header: the installer takes it for a native program.
+        let mut program = b"\x7fELF".to_vec();
+        program.extend(pseudo_random(size, name.len() as u64));
         self.publish(
             name,
             version,
