@@ -7,5 +7,6 @@ mod creds;
 mod npm;
 mod registry;
 mod registry_faults;
+mod secrets;
 mod shim;
 mod support;
