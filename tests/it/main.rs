@@ -4,6 +4,7 @@ mod bad_input;
 mod concurrency;
 mod crash;
 mod creds;
+mod fuzz;
 mod npm;
 mod registry;
 mod registry_faults;
