@@ -84,7 +84,7 @@ impl<R: Read> Read for Tail<R> {
 
 /// Opens a tarball, undoing gzip or zstd when its magic bytes say so.
 fn open_tarball(path: &Path) -> io::Result<Box<dyn Read>> {
-    let mut file = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut file = BufReader::with_capacity(1 << 20, crate::input::open_regular(path)?);
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut file, &mut magic)?;
     let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
@@ -632,13 +632,15 @@ pub fn scan_layers(layers: &[LayerBlob], cache: &Cache) -> Result<RootfsFacts, S
 /// their digests, and the manifest annotations name it.
 impl crate::build::BasePuller for crate::registry::Client {
     fn pull(&self, reference: &str, platform: &Platform, cache: &Cache) -> anyhow::Result<Base> {
+        use anyhow::Context as _;
         let parsed: crate::registry::Reference = reference.parse()?;
         let wanted = crate::registry::Platform::new(
             &platform.os,
             &platform.architecture,
             platform.variant.as_deref(),
         );
-        let pulled = crate::registry::pull_image(self, &parsed, &wanted, &cache.blobs)?;
+        let pulled = crate::registry::pull_image(self, &parsed, &wanted, &cache.blobs)
+            .with_context(|| format!("base {reference}"))?;
         let config: Value = serde_json::from_slice(&pulled.config).map_err(|e| {
             anyhow::anyhow!(
                 "base {reference}: config {}: invalid JSON: {e}",

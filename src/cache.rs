@@ -197,7 +197,7 @@ impl Cache {
         {
             return Ok(stat.digest.clone());
         }
-        let file = File::open(path).map_err(io_at(path))?;
+        let file = crate::input::open_regular(path).map_err(io_at(path))?;
         let (digest, size) =
             Digest::of_reader(io::BufReader::with_capacity(1 << 20, file)).map_err(io_at(path))?;
         let after = fs::metadata(path).map_err(io_at(path))?;

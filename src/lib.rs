@@ -28,6 +28,8 @@ pub mod gitinfo;
 #[cfg(feature = "builder")]
 pub mod image;
 #[cfg(feature = "builder")]
+pub mod input;
+#[cfg(feature = "builder")]
 pub mod inspect;
 #[cfg(feature = "builder")]
 pub mod layer;

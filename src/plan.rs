@@ -338,11 +338,17 @@ fn base_source(file: &Path, dir: &Path, base: &BaseSpec) -> Result<BaseSource, E
                 format!("{}: {}", path.display(), io_cause(&e)),
             )
         })?;
-        return Ok(if meta.is_dir() {
-            BaseSource::RootfsDir(path)
+        return if meta.is_dir() {
+            Ok(BaseSource::RootfsDir(path))
+        } else if meta.is_file() {
+            Ok(BaseSource::RootfsTar(path))
         } else {
-            BaseSource::RootfsTar(path)
-        });
+            Err(plan_error(
+                file,
+                "base.rootfs",
+                format!("{}: not a regular file or directory", path.display()),
+            ))
+        };
     }
     if let Some(layout) = &base.layout {
         let path = dir.join(layout);
@@ -362,6 +368,10 @@ fn base_source(file: &Path, dir: &Path, base: &BaseSpec) -> Result<BaseSource, E
         });
     }
     if let Some(image) = &base.image {
+        // A reference that cannot name an image fails here, before any work.
+        image
+            .parse::<crate::registry::Reference>()
+            .map_err(|e| plan_error(file, "base.image", e.to_string()))?;
         return Ok(BaseSource::Image(image.clone()));
     }
     Ok(BaseSource::Scratch)
@@ -391,11 +401,17 @@ fn resolve_layer_spec(
         ));
     }
     let path = dir.join(include);
-    if !path.is_file() {
+    let cause = match fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => None,
+        Ok(meta) if meta.is_dir() => Some("is a directory".to_string()),
+        Ok(_) => Some("not a regular file".to_string()),
+        Err(e) => Some(io_cause(&e)),
+    };
+    if let Some(cause) = cause {
         return Err(plan_error(
             spec_file,
             format!("{key}.include"),
-            format!("{}: no such file", path.display()),
+            format!("{}: {cause}", path.display()),
         ));
     }
     let mut included: LayerSpec = spec::load(&path)?;

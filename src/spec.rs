@@ -82,7 +82,10 @@ pub struct LayerSpec {
 
 /// A mode: an octal string (`"0644"`, `"1777"`) or a TOML integer (`0o644`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a mode: an octal string such as \"0644\" or a number such as 0o644"
+)]
 pub enum ModeSpec {
     Octal(String),
     Number(u32),
@@ -197,7 +200,7 @@ pub struct SpecError {
 
 /// Reads and parses a TOML file into `T`.
 pub fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+    let text = crate::input::read_to_string(path).map_err(|e| SpecError {
         path: path.to_path_buf(),
         location: String::new(),
         message: crate::plan::io_cause(&e),

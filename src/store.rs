@@ -17,7 +17,7 @@ const TEMP_PREFIX: &str = ".tmp-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
+    #[error("{}: {}", path.display(), crate::plan::io_cause(source))]
     Io { path: PathBuf, source: io::Error },
     #[error("content of {what} does not match its digest: expected {expected}, got {actual}")]
     Mismatch {
@@ -210,13 +210,26 @@ impl BlobWriter {
     }
 }
 
+impl BlobWriter {
+    /// A write error that names the store: "no space left on device" alone
+    /// would not say which disk is full.
+    fn named(&self, e: io::Error) -> io::Error {
+        let text = format!(
+            "{}: {}",
+            self.store.dir.display(),
+            crate::plan::io_cause(&e)
+        );
+        io::Error::new(e.kind(), text)
+    }
+}
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.hashing.write(buf)
+        self.hashing.write(buf).map_err(|e| self.named(e))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.hashing.flush()
+        self.hashing.flush().map_err(|e| self.named(e))
     }
 }
 

@@ -14,13 +14,17 @@ pub mod verify;
 /// Prints an error as one line: the outermost context, then its causes,
 /// each separated by `: ` (the way `rg` and `git` report errors).
 pub fn report_error(err: &anyhow::Error) {
-    let mut line = format!("error: {err}");
-    for cause in err.chain().skip(1) {
+    let mut line = String::from("error");
+    for cause in err.chain() {
         let text = cause.to_string();
+        // OS errors in our style: lowercase, without "(os error N)".
+        let shown = cause
+            .downcast_ref::<std::io::Error>()
+            .map_or_else(|| text.clone(), jib_image::plan::io_cause);
         // Wrappers sometimes repeat their source's text; print it once.
-        if !line.ends_with(&text) {
+        if !line.ends_with(&text) && !line.ends_with(&shown) {
             line.push_str(": ");
-            line.push_str(&text);
+            line.push_str(&shown);
         }
     }
     eprintln!("{}", line.replace('\n', " "));

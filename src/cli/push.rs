@@ -21,6 +21,10 @@ pub struct RegistryFlags {
     /// Read the password for --username from standard input.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// Seconds to wait for a registry to answer, or to send more of a body,
+    /// before the request counts as failed (and is retried) [default: 60].
+    #[arg(long, value_name = "SECS", env = "JIB_IMAGE_TIMEOUT")]
+    pub timeout: Option<u64>,
 }
 
 impl RegistryFlags {
@@ -40,6 +44,7 @@ impl RegistryFlags {
             ca_cert: self.ca_cert.clone(),
             username: self.username.clone(),
             password,
+            timeout: self.timeout.map(std::time::Duration::from_secs),
             ..ClientOptions::default()
         })
     }

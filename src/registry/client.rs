@@ -30,7 +30,20 @@ pub struct ClientOptions {
     /// The record of which repositories hold which blobs (for cross-repository
     /// mounts); `$XDG_CACHE_HOME/jib-image/registry-blobs.json` when `None`.
     pub blob_record: Option<PathBuf>,
+    /// How long a request may wait for the registry's answer and for each
+    /// read of a body ([`DEFAULT_TIMEOUT`] when `None`). Uploads get more
+    /// time in proportion to their size.
+    pub timeout: Option<Duration>,
 }
+
+/// A registry that neither answers nor sends anything for this long is
+/// treated as failed, so that a stalled connection ends in a retry or an
+/// error instead of a build that never finishes.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The slowest upload rate waited for: a blob upload may take its size at
+/// this rate on top of the timeout.
+const MIN_UPLOAD_RATE: u64 = 64 * 1024;
 
 impl fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -41,6 +54,7 @@ impl fmt::Debug for ClientOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("credential_sources", &self.credential_sources)
             .field("blob_record", &self.blob_record)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -65,17 +79,21 @@ pub struct Client {
     pub(crate) auth: Mutex<HashMap<String, RegistryAuth>>,
     pub(crate) record: BlobRecord,
     observer: Option<Observer>,
+    timeout: Duration,
 }
 
 impl Client {
     pub fn new(options: &ClientOptions) -> Result<Self, RegistryError> {
+        let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let mut builder = reqwest::blocking::Client::builder()
             .user_agent(concat!("jib-image/", env!("CARGO_PKG_VERSION")))
             // Redirects are followed by hand, so that credentials never
             // travel to another origin (see `transport`).
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(None::<Duration>);
+            .connect_timeout(timeout.min(Duration::from_secs(30)))
+            // In the blocking client this bounds the wait for the response
+            // head and each read of the body, not the whole download.
+            .timeout(timeout);
         if let Some(path) = &options.ca_cert {
             builder = builder.tls_certs_merge(read_ca_certs(path)?);
         }
@@ -99,7 +117,14 @@ impl Client {
             auth: Mutex::new(HashMap::new()),
             record: BlobRecord::load(record_path),
             observer: None,
+            timeout,
         })
+    }
+
+    /// The time allowed for sending `len` bytes of a request body and
+    /// hearing the answer.
+    pub(crate) fn upload_timeout(&self, len: u64) -> Duration {
+        self.timeout + Duration::from_secs(len / MIN_UPLOAD_RATE)
     }
 
     /// Calls `observer` after every HTTP exchange.

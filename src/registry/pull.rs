@@ -26,8 +26,9 @@ use crate::store::BlobStore;
 /// registries accept at least 4 MiB).
 const MAX_MANIFEST: u64 = 4 << 20;
 const PARALLEL_DOWNLOADS: usize = 4;
-/// Whole-download tries for a blob whose body broke off.
-const DOWNLOAD_ATTEMPTS: u32 = 3;
+/// Whole-download tries for a manifest or blob whose body broke off or
+/// came short (as many as the transport's tries of one request).
+const DOWNLOAD_ATTEMPTS: u32 = 5;
 
 /// A pulled image; all its blobs are in the store.
 #[derive(Debug, Clone)]
@@ -129,6 +130,18 @@ fn to_oci(mut descriptor: Descriptor) -> Descriptor {
     descriptor
 }
 
+/// Why a manifest fetch failed: worth fetching again, or not.
+enum ManifestError {
+    Broken(RegistryError),
+    Final(RegistryError),
+}
+
+impl From<RegistryError> for ManifestError {
+    fn from(e: RegistryError) -> Self {
+        ManifestError::Final(e)
+    }
+}
+
 struct Puller<'a> {
     client: &'a Client,
     registry: &'a str,
@@ -147,6 +160,9 @@ impl Puller<'_> {
 
     /// `GET /v2/<name>/manifests/<reference>`: digest, media type, bytes.
     /// A manifest asked for by digest comes from the store when it is there.
+    /// A body that breaks off, or does not match the digest expected or
+    /// claimed, is fetched again a bounded number of times: a short body
+    /// looks exactly like a mismatching one.
     fn fetch_manifest(
         &self,
         reference: &str,
@@ -158,6 +174,25 @@ impl Puller<'_> {
                 return Ok((digest.clone(), media_type, bytes));
             }
         }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.fetch_manifest_once(reference, expected) {
+                Err(ManifestError::Broken(e)) if attempt < DOWNLOAD_ATTEMPTS => {
+                    tracing::debug!("{e}; fetching the manifest again");
+                    std::thread::sleep(super::transport::backoff(attempt - 1));
+                }
+                Err(ManifestError::Broken(e) | ManifestError::Final(e)) => return Err(e),
+                Ok(found) => return Ok(found),
+            }
+        }
+    }
+
+    fn fetch_manifest_once(
+        &self,
+        reference: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, String, Vec<u8>), ManifestError> {
         let url = self.client.api_url(
             self.registry,
             &format!("{}/manifests/{reference}", self.repository),
@@ -182,19 +217,21 @@ impl Puller<'_> {
         response
             .take(MAX_MANIFEST + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| self.protocol(format!("reading manifest {reference}: {e}")))?;
+            .map_err(|e| {
+                ManifestError::Broken(self.protocol(format!("reading manifest {reference}: {e}")))
+            })?;
         if bytes.len() as u64 > MAX_MANIFEST {
-            return Err(self.protocol(format!(
+            return Err(ManifestError::Final(self.protocol(format!(
                 "manifest {reference} is larger than {MAX_MANIFEST} bytes"
-            )));
+            ))));
         }
         let digest = Digest::of(&bytes);
         if let Some(wanted) = expected.or(claimed.as_ref())
             && wanted != &digest
         {
-            return Err(self.protocol(format!(
+            return Err(ManifestError::Broken(self.protocol(format!(
                 "manifest {reference} has digest {digest}, expected {wanted}"
-            )));
+            ))));
         }
         // The manifest's own field wins; OCI made it optional, so the served
         // type comes next, and the manifest's shape last.
@@ -206,7 +243,7 @@ impl Puller<'_> {
             .or(served)
             .or_else(|| Versioned::media_type_of(&bytes))
             .unwrap_or_else(|| mediatype::OCI_MANIFEST.to_string());
-        self.store.put_bytes(&bytes)?;
+        self.store.put_bytes(&bytes).map_err(RegistryError::from)?;
         Ok((digest, media_type, bytes))
     }
 
@@ -300,9 +337,14 @@ impl Puller<'_> {
                 .put_reader(response, Some((&blob.digest, blob.size)), &what)
             {
                 Ok(_) => return Ok(()),
-                // A body that broke off is fetched again; wrong content is not.
-                Err(crate::store::StoreError::Io { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
+                // A body that broke off or came short is fetched again;
+                // wrong content of the right size is not.
+                Err(
+                    crate::store::StoreError::Io { .. }
+                    | crate::store::StoreError::SizeMismatch { .. },
+                ) if attempt < DOWNLOAD_ATTEMPTS => {
                     tracing::debug!("download of {} broke off, retrying", blob.digest);
+                    std::thread::sleep(super::transport::backoff(attempt - 1));
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -200,6 +200,7 @@ impl<'a> Pusher<'a> {
                 Ok(()) => return Ok(BlobOutcome::Uploaded),
                 Err(e) if e.is_retryable() && attempt < UPLOAD_ATTEMPTS => {
                     tracing::debug!("upload of {} failed, restarting: {e}", blob.digest);
+                    std::thread::sleep(super::transport::backoff(attempt));
                 }
                 Err(e) => return Err(e),
             }

@@ -80,7 +80,7 @@ impl Call<'_> {
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     (Duration::from_millis(250) * 2u32.pow(attempt)).min(MAX_BACKOFF)
 }
 
@@ -151,7 +151,9 @@ impl Client {
         }
         Ok(match &call.body {
             Body::Empty => request,
-            Body::Bytes(bytes) => request.body(bytes.clone()),
+            Body::Bytes(bytes) => request
+                .timeout(self.upload_timeout(bytes.len() as u64))
+                .body(bytes.clone()),
             Body::File { path, offset, len } => {
                 let io = |source| RegistryError::Io {
                     path: path.clone(),
@@ -159,7 +161,9 @@ impl Client {
                 };
                 let mut file = File::open(path).map_err(io)?;
                 file.seek(SeekFrom::Start(*offset)).map_err(io)?;
-                request.body(reqwest::blocking::Body::sized(file.take(*len), *len))
+                request
+                    .timeout(self.upload_timeout(*len))
+                    .body(reqwest::blocking::Body::sized(file.take(*len), *len))
             }
         })
     }

@@ -83,12 +83,7 @@ source = "/opt/host-claude-credentials.json"
 
 fn index_of(reference: &str) -> serde_json::Value {
     let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            reference,
-        ])
+        .args(["inspect", "--raw", "--tls-verify=false", reference])
         .output()
         .unwrap();
     assert!(

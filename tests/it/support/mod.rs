@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod check;
+pub mod faulty;
 pub mod layout;
+pub mod mock;
 pub mod proxy;
 pub mod registry;
 pub mod rootfs;
