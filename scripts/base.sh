@@ -23,7 +23,15 @@ arch=${ARCH:-$(dpkg --print-architecture)}
 # the same tarball.
 export SOURCE_DATE_EPOCH=${BASE_SOURCE_DATE_EPOCH:-1704067200}
 
-packages=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$list" | { grep -v '^$' || true; } | sort -u | paste -sd, -)
+# One package a line; `NAME [arch ...]` keeps NAME for those architectures
+# only (ltrace, say, is not built for arm64).
+packages=$(sed -e 's/#.*//' "$list" | awk -v arch="$arch" '
+  NF == 0 { next }
+  /\[/ {
+    line = $0; sub(/^[^[]*\[/, "", line); sub(/\].*$/, "", line)
+    if (index(" " line " ", " " arch " ") == 0) next
+  }
+  { print $1 }' | sort -u | paste -sd, -)
 key=$(printf '%s\n' "$suite" "$variant" "$arch" "$packages" "$SOURCE_DATE_EPOCH" |
   sha256sum | cut -c1-16)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/jib-image/base

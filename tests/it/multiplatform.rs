@@ -232,11 +232,16 @@ fn one_spec_builds_and_runs_on_amd64_and_arm64() {
     let layout_index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(work.path().join("layout/index.json")).unwrap())
             .unwrap();
-    assert_eq!(
-        layout_index["manifests"].as_array().unwrap().len(),
-        2,
-        "the layout's index is flat"
-    );
+    let entries = layout_index["manifests"].as_array().unwrap();
+    // The named entry is the index; every platform's manifest is listed
+    // beside it, and the index lists manifests only.
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["digest"].as_str().unwrap(), digest);
+    let platforms: Vec<&str> = entries[1..]
+        .iter()
+        .map(|e| e["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
 
     let arm = run(&reference, "linux/arm64", work.path());
     assert_eq!(
