@@ -41,10 +41,11 @@ BUILD_PACKAGES := ca-certificates curl git gcc libc6-dev pkg-config $(NPM_PACKAG
 BASE_PACKAGES := mmdebstrap debian-archive-keyring $(if $(FOREIGN),qemu-user-static binfmt-support)
 REGISTRY_PACKAGES := docker-registry curl
 SMOKE_PACKAGES := podman runc uidmap $(if $(FOREIGN),qemu-user-static binfmt-support)
+BENCH_PACKAGES := buildah podman runc uidmap skopeo pigz time docker-registry python3
 TEST_PACKAGES := $(BUILD_PACKAGES) $(BASE_PACKAGES) $(REGISTRY_PACKAGES) $(SMOKE_PACKAGES) \
 	skopeo umoci apache2-utils
 
-.PHONY: image test base registry registry-stop smoke shim build deps clean
+.PHONY: image test base registry registry-stop smoke shim build deps clean bench
 
 image: deps build shim base registry
 	@mkdir -p build
@@ -96,6 +97,12 @@ smoke:
 test: shim
 	@scripts/deps.sh $(TEST_PACKAGES)
 	$(CARGO) test --locked --all-targets
+
+# Side-by-side benchmarks against buildah, skopeo, pigz and gzip, on the
+# image's own inputs; writes bench/RESULTS.md.
+bench: deps build shim base
+	@scripts/deps.sh $(BENCH_PACKAGES)
+	bench/run.sh
 
 clean: registry-stop
 	rm -rf build

@@ -21,7 +21,8 @@ pub struct Args {
     /// The image spec (TOML).
     #[arg(default_value = "spec/jib.toml")]
     pub spec: PathBuf,
-    /// Where to write the image: oci:DIR[:REF] (repeatable).
+    /// Where to write the image (repeatable): oci:DIR[:REF],
+    /// oci-archive:FILE[:REF] or docker-archive:FILE[:NAME[:TAG]].
     #[arg(short, long = "output", value_name = "KIND:PATH[:REF]")]
     pub outputs: Vec<String>,
     /// Push the image to this registry reference after building it.
