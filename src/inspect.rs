@@ -62,9 +62,10 @@ impl std::str::FromStr for Location {
             return Ok(Location::DockerArchive { file: file.into() });
         }
         let reference = text.strip_prefix("docker://").unwrap_or(text);
+        // The cause names the reference (without a password it may hold).
         let reference = reference
             .parse()
-            .with_context(|| format!("image '{text}': not a layout, an archive or a reference"))?;
+            .context("not oci:, oci-archive:, docker-archive: nor a registry reference")?;
         Ok(Location::Registry(reference))
     }
 }

@@ -210,6 +210,20 @@ pub fn load_for(path: &Path, wanted: &[Platform]) -> Result<Plan, Error> {
         });
     }
 
+    // `KEY=VALUE` is how the config stores a variable: a key holding '='
+    // (or none at all) would read back as another variable.
+    if let Some(key) = image
+        .config
+        .env
+        .keys()
+        .find(|k| k.is_empty() || k.contains('='))
+    {
+        return Err(plan_error(
+            path,
+            "config.env",
+            format!("variable name '{key}' is empty or holds '='"),
+        ));
+    }
     let mut config = image.config.clone();
     if let Some(creds) = &image.credentials {
         add_credentials_env(&mut config, creds);
@@ -232,16 +246,26 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z): a later
+/// `created` time has a five-digit year that image readers refuse.
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
 /// `SOURCE_DATE_EPOCH` when set (it must be a number), else the epoch.
 fn source_date_epoch(spec: &Path) -> Result<u64, Error> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
-            plan_error(
+        Ok(v) if !v.is_empty() => match v.trim().parse() {
+            Ok(seconds) if seconds <= LAST_RFC3339_SECOND => Ok(seconds),
+            Ok(_) => Err(plan_error(
+                spec,
+                "SOURCE_DATE_EPOCH",
+                format!("'{v}' is later than the year 9999"),
+            )),
+            Err(_) => Err(plan_error(
                 spec,
                 "SOURCE_DATE_EPOCH",
                 format!("'{v}' is not a number of seconds"),
-            )
-        }),
+            )),
+        },
         _ => Ok(0),
     }
 }
@@ -990,7 +1014,18 @@ impl<'a> TreeBuilder<'a> {
         )
     }
 
+    /// The layer's tree without the directories made only as parents.
+    ///
+    /// A parent entry would overwrite what the base (or an earlier layer)
+    /// has at that path when the layer is unpacked: a `/tmp` of mode 1777
+    /// would become 0755, a home directory would change owner, and a
+    /// merged-/usr symlink such as `/bin -> usr/bin` would become an empty
+    /// directory. Left out, the path keeps what is below, and runtimes
+    /// create a missing parent as 0755 root, the mode a parent gets here.
     fn finish(mut self) -> Tree {
+        let declared = &self.declared;
+        self.tree
+            .retain(|path, _| declared[path].how != How::Parent);
         crate::layer::order_hardlinks(&mut self.tree);
         self.tree
     }
@@ -1049,6 +1084,21 @@ fn check_conflicts(layers: &[LayerPlan]) -> Result<(), Error> {
             continue;
         };
         for (path, entry) in tree {
+            // Parents are not in a layer's tree; each must be a directory.
+            for parent in path.ancestors() {
+                if let Some((old_kind, old_layer)) = seen.get(&parent)
+                    && *old_kind != "directory"
+                {
+                    return Err(plan_error(
+                        &layer.file,
+                        format!("layer '{}'", layer.name),
+                        format!(
+                            "{path} needs {parent} to be a directory, but it is a {old_kind} in layer '{}'",
+                            old_layer.name
+                        ),
+                    ));
+                }
+            }
             let kind = entry.type_name();
             let kind = if kind == "hardlink" { "file" } else { kind };
             if let Some((old_kind, old_layer)) = seen.get(path)

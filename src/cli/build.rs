@@ -213,12 +213,9 @@ fn finish(args: &Args, image: &BuiltImage, reports: &[OutputReport]) -> Result<(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&result_json(image, reports))?
-        );
+        super::print_line(serde_json::to_string_pretty(&result_json(image, reports))?)?;
     } else {
-        println!("{}", image.top.digest);
+        super::print_line(&image.top.digest)?;
     }
     Ok(())
 }

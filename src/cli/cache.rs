@@ -34,15 +34,14 @@ pub fn run(args: Args) -> Result<()> {
             cache_dir,
         } => {
             let dir = cache_dir.unwrap_or_else(cache::default_dir);
-            let report = cache::prune(&dir, Duration::from_secs(keep_days * 86_400))?;
-            println!(
+            let report = cache::prune(&dir, Duration::from_secs(keep_days.saturating_mul(86_400)))?;
+            super::print_line(format_args!(
                 "removed {} layer records and {} blobs ({} bytes) from {}",
                 report.records,
                 report.blobs,
                 report.bytes,
                 dir.display()
-            );
-            Ok(())
+            ))
         }
     }
 }

@@ -10,17 +10,14 @@ pub struct CompletionsArgs {
 }
 
 pub fn completions(args: CompletionsArgs, mut command: clap::Command) -> Result<()> {
-    clap_complete::generate(
-        args.shell,
-        &mut command,
-        "jib-image",
-        &mut std::io::stdout(),
-    );
-    Ok(())
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "jib-image", &mut script);
+    super::write_out(&String::from_utf8_lossy(&script))
 }
 
 /// The man page (roff) of the whole command.
 pub fn man(command: clap::Command) -> Result<()> {
-    clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
-    Ok(())
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command).render(&mut page)?;
+    super::write_out(&String::from_utf8_lossy(&page))
 }

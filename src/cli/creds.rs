@@ -54,7 +54,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         });
     let diagnosis = creds::diagnose(&bytes, now_ms, &creds::parse_scope_list(&args.scopes));
     if diagnosis.is_ok() {
-        println!("{}: ok", path.display());
+        super::print_line(format_args!("{}: ok", path.display()))?;
         return Ok(());
     }
     for problem in &diagnosis.problems {

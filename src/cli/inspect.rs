@@ -25,9 +25,9 @@ pub fn run(args: Args) -> Result<()> {
     let client = Client::new(&args.registry.client_options()?)?;
     let inspection = inspect::inspect(&location, &client)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&inspection)?);
+        super::print_line(serde_json::to_string_pretty(&inspection)?)?;
     } else {
-        print!("{}", table(&inspection));
+        super::write_out(&table(&inspection))?;
     }
     Ok(())
 }

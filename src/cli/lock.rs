@@ -29,6 +29,6 @@ pub fn run(args: Args) -> Result<()> {
             entry.name, entry.version, entry.requested
         );
     }
-    println!("{}", path.display());
+    super::print_line(path.display())?;
     Ok(())
 }

@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::new(&args.registry.client_options()?)?;
     let digest = registry::push_layout(&client, &dir, name.as_deref(), &target)
         .with_context(|| format!("pushing {} to {target}", dir.display()))?;
-    println!("{digest}");
+    super::print_line(&digest)?;
     Ok(())
 }
 

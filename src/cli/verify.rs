@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
     match verify::compare(&first.layout, &second.layout)? {
         None => {
             eprintln!("reproducible: both builds gave {}", first.digest);
-            println!("{}", first.digest);
+            super::print_line(&first.digest)?;
             Ok(())
         }
         Some(difference) => bail!(

@@ -304,7 +304,7 @@ pub fn build_tree(
             builder.file(&bin_dir.join(&program.name)?, &program.file, 0o755)?;
         }
     }
-    Ok((builder.tree, records))
+    Ok((builder.finish(), records))
 }
 
 fn check_manifest(manifest: &Manifest, package: &PinnedPackage) -> Result<(), InstallError> {
@@ -454,9 +454,13 @@ fn relative_target(link: &LayerPath, target: &LayerPath) -> String {
     parts.join("/")
 }
 
-/// Collects entries with fixed ownership and times, adding parents.
+/// Collects entries with fixed ownership and times. Parents that nothing
+/// declares stay out of the tree, so unpacking keeps what the base has
+/// there (a merged-/usr symlink, a directory's mode and owner).
 struct TreeBuilder {
     tree: Tree,
+    /// Paths in `tree` made only as parents, left out by [`Self::finish`].
+    parents: std::collections::BTreeSet<LayerPath>,
     mtime: u64,
 }
 
@@ -464,6 +468,7 @@ impl TreeBuilder {
     fn new(mtime: u64) -> Self {
         TreeBuilder {
             tree: Tree::new(),
+            parents: Default::default(),
             mtime,
         }
     }
@@ -482,11 +487,19 @@ impl TreeBuilder {
         for ancestor in path.ancestors() {
             if !self.tree.contains_key(&ancestor) {
                 let dir = self.entry(EntryKind::Dir, 0o755);
-                self.tree.insert(ancestor, dir);
+                self.tree.insert(ancestor.clone(), dir);
+                self.parents.insert(ancestor);
             }
         }
         let entry = self.entry(kind, mode);
         self.tree.insert(path.clone(), entry);
+        self.parents.remove(path);
+    }
+
+    fn finish(mut self) -> Tree {
+        let parents = &self.parents;
+        self.tree.retain(|path, _| !parents.contains(path));
+        self.tree
     }
 
     fn file(&mut self, path: &LayerPath, source: &Path, mode: u32) -> Result<(), InstallError> {

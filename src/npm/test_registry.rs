@@ -400,10 +400,8 @@ mod tests {
         let bin = &tree[&LayerPath::new("usr/local/bin/tool").unwrap()];
         assert_eq!((bin.mode, bin.uid, bin.gid, bin.mtime), (0o755, 0, 0, 7));
         let names: Vec<&str> = tree.keys().map(LayerPath::as_str).collect();
-        assert_eq!(
-            names,
-            ["usr", "usr/local", "usr/local/bin", "usr/local/bin/tool"]
-        );
+        // Parents stay out: the base's /usr/local/bin keeps its metadata.
+        assert_eq!(names, ["usr/local/bin/tool"]);
         let recorded: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(recorded, ["tool", "tool-linux-x64"]);
         assert_eq!(

@@ -52,10 +52,12 @@ pub fn parse(value: &str) -> Result<Box<dyn Output>> {
     match kind {
         "oci" => {
             let (dir, reference) = split_ref(rest);
+            check_ref_name(value, reference)?;
             Ok(Box::new(layout::LayoutOutput::new(dir, reference)))
         }
         "oci-archive" => {
             let (file, reference) = split_ref(rest);
+            check_ref_name(value, reference)?;
             Ok(Box::new(oci_archive::OciArchiveOutput::new(
                 file, reference,
             )))
@@ -67,6 +69,7 @@ pub fn parse(value: &str) -> Result<Box<dyn Output>> {
                 Some((file, name)) if !name.is_empty() => (file, Some(name)),
                 _ => (rest.trim_end_matches(':'), None),
             };
+            check_repo_tag(value, name)?;
             Ok(Box::new(docker_archive::DockerArchiveOutput::new(
                 file, name,
             )))
@@ -74,6 +77,41 @@ pub fn parse(value: &str) -> Result<Box<dyn Output>> {
         other => bail!(
             "output '{value}': unknown kind '{other}' (expected oci, oci-archive or docker-archive)"
         ),
+    }
+}
+
+/// An `org.opencontainers.image.ref.name` must follow the grammar of the
+/// image-layout spec (components of alphanumerics joined by `-._:@+` or
+/// `--`, separated by `/`); other names cannot be addressed by skopeo.
+fn check_ref_name(value: &str, reference: Option<&str>) -> Result<()> {
+    let Some(reference) = reference else {
+        return Ok(());
+    };
+    let component = |c: &str| {
+        let alnum =
+            |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric());
+        c.replace("--", "-")
+            .split(['-', '.', '_', ':', '@', '+'])
+            .all(alnum)
+    };
+    if !reference.split('/').all(component) {
+        bail!(
+            "output '{value}': '{reference}' is not a valid reference name              (letters and digits joined by one of -._:@+ or --)"
+        );
+    }
+    Ok(())
+}
+
+/// A docker-archive's `RepoTags` entry must be a `name[:tag]` that
+/// `docker load` accepts: a valid reference without a digest.
+fn check_repo_tag(value: &str, name: Option<&str>) -> Result<()> {
+    let Some(name) = name else {
+        return Ok(());
+    };
+    match name.parse::<crate::registry::Reference>() {
+        Ok(parsed) if parsed.digest.is_none() => Ok(()),
+        Ok(_) => bail!("output '{value}': a docker-archive name takes a tag, not a digest"),
+        Err(e) => bail!("output '{value}': {e}"),
     }
 }
 
@@ -86,6 +124,38 @@ mod tests {
         assert_eq!(split_ref("out:latest"), ("out", Some("latest")));
         assert_eq!(split_ref("out"), ("out", None));
         assert_eq!(split_ref("a:b/c"), ("a:b/c", None));
+    }
+
+    #[test]
+    fn reference_names_follow_the_layout_grammar() {
+        for good in [
+            "oci:o:latest",
+            "oci:o:v1.0-rc_1",
+            "oci:o:a--b",
+            "oci-archive:f:x+y",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "oci:o:a b",
+            "oci:o:-x",
+            "oci:o:x.",
+            "oci:o:a..b",
+            "oci-archive:f:a$b",
+        ] {
+            let err = parse(bad).err().unwrap().to_string();
+            assert!(err.contains("not a valid reference name"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn docker_archive_names_are_references() {
+        assert!(parse("docker-archive:f.tar:app:1").is_ok());
+        assert!(parse("docker-archive:f.tar:localhost:5000/app:1").is_ok());
+        for bad in ["docker-archive:f.tar:UPPER:1", "docker-archive:f.tar:a b:1"] {
+            let err = parse(bad).err().unwrap().to_string();
+            assert!(err.starts_with(&format!("output '{bad}': ")), "{err}");
+        }
     }
 
     #[test]

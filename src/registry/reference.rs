@@ -26,6 +26,13 @@ pub enum ReferenceError {
     },
     #[error("image reference '{reference}' has an invalid tag '{tag}'")]
     Tag { reference: String, tag: String },
+    /// The text is kept without the password.
+    #[error(
+        "image reference '{0}' holds credentials; pass --username and --password-stdin instead"
+    )]
+    Credentials(String),
+    #[error("image reference '{0}' is a URL; write host[:port]/repository[:tag]")]
+    Url(String),
     #[error("image reference '{reference}': {source}")]
     Digest {
         reference: String,
@@ -103,6 +110,30 @@ fn valid_tag(tag: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// Refuses `[scheme://]user:password@host/repo` and URLs, naming the input
+/// without its password. A digest's '@' is never followed by a '/'.
+fn check_not_url(input: &str) -> Result<(), ReferenceError> {
+    let (scheme, bare) = match input.split_once("://") {
+        Some((scheme, bare)) => (format!("{scheme}://"), bare),
+        None => (String::new(), input),
+    };
+    let at = bare
+        .match_indices('@')
+        .map(|(i, _)| i)
+        .rfind(|&i| bare[i + 1..].contains('/'));
+    if let Some(at) = at {
+        let user = bare[..at].split(':').next().unwrap_or_default();
+        let rest = &bare[at + 1..];
+        return Err(ReferenceError::Credentials(format!(
+            "{scheme}{user}:***@{rest}"
+        )));
+    }
+    if !scheme.is_empty() {
+        return Err(ReferenceError::Url(input.to_string()));
+    }
+    Ok(())
+}
+
 impl FromStr for Reference {
     type Err = ReferenceError;
 
@@ -112,6 +143,7 @@ impl FromStr for Reference {
         if input.is_empty() {
             return Err(ReferenceError::Empty(input.to_string()));
         }
+        check_not_url(input)?;
         let (rest, digest) = match input.split_once('@') {
             Some((rest, digest)) => {
                 let digest = digest.parse().map_err(|source| ReferenceError::Digest {
@@ -191,6 +223,28 @@ mod tests {
             r.tag,
             r.digest.map(|d| d.to_string()),
         )
+    }
+
+    #[test]
+    fn credentials_and_urls_are_refused_without_the_password() {
+        for (input, shown) in [
+            (
+                "user:hunter2@127.0.0.1:5000/x:y",
+                "user:***@127.0.0.1:5000/x:y",
+            ),
+            ("u:p@ss/w@host/repo@sha256:00", "u:***@host/repo@sha256:00"),
+            ("https://u:hunter2@host/repo", "https://u:***@host/repo"),
+            ("u@host/repo", "u:***@host/repo"),
+        ] {
+            let err = input.parse::<Reference>().unwrap_err().to_string();
+            assert!(!err.contains("hunter2") && !err.contains("ss/w"), "{err}");
+            assert!(err.contains(shown) && err.contains("--username"), "{err}");
+        }
+        let err = "https://host/repo:1".parse::<Reference>().unwrap_err();
+        assert_eq!(err, ReferenceError::Url("https://host/repo:1".into()));
+        let digest = Digest::of(b"x");
+        assert!(format!("debian@{digest}").parse::<Reference>().is_ok());
+        assert!(format!("host:1/a/b@{digest}").parse::<Reference>().is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Behaviour tests, compiled as one binary; one submodule per area.
 
 mod bad_input;
+mod breakit;
 mod concurrency;
 mod core;
 mod crash;
