@@ -51,7 +51,7 @@ buildah_flags=(--storage-driver vfs --root "$buildah_root/root" --runroot "$buil
 
 # --- the shared inputs -------------------------------------------------------
 say "preparing inputs"
-"$jib" build "$spec" -q --cache-dir "$cache" -o "oci:$work/warmup" >/dev/null
+"$jib" build "$spec" --platform linux/amd64 -q --cache-dir "$cache" -o "oci:$work/warmup" >/dev/null
 claude=$(find "$cache/npm/packages" -type f -name claude -size +100M | head -n 1)
 base=$(readlink -f "$repo/build/base-amd64.tar")
 ctx="$work/context"
@@ -85,12 +85,12 @@ for i in $(seq "$runs"); do
   say "run $i of $runs"
   # 1. cold build + push
   fresh_cache
-  measure jib_cold env XDG_CACHE_HOME="$work/xdg-$i" "$jib" build "$spec" -q --cache-dir "$work/cold" --push "$reg/jib-cold-$i:latest"
+  measure jib_cold env XDG_CACHE_HOME="$work/xdg-$i" "$jib" build "$spec" --platform linux/amd64 -q --cache-dir "$work/cold" --push "$reg/jib-cold-$i:latest"
   # 2. no-op rebuild + push (same cache, same target)
-  measure jib_noop env XDG_CACHE_HOME="$work/xdg-$i" "$jib" build "$spec" -q --cache-dir "$work/cold" --push "$reg/jib-cold-$i:latest"
+  measure jib_noop env XDG_CACHE_HOME="$work/xdg-$i" "$jib" build "$spec" --platform linux/amd64 -q --cache-dir "$work/cold" --push "$reg/jib-cold-$i:latest"
   # zstd variant of 1.
   fresh_cache
-  measure jib_zstd_cold env XDG_CACHE_HOME="$work/xdg-z$i" "$jib" build "$spec" -q --compression zstd --cache-dir "$work/cold" --push "$reg/jib-zstd-$i:latest"
+  measure jib_zstd_cold env XDG_CACHE_HOME="$work/xdg-z$i" "$jib" build "$spec" --platform linux/amd64 -q --compression zstd --cache-dir "$work/cold" --push "$reg/jib-zstd-$i:latest"
 
   rm -rf "$buildah_root"
   measure buildah_cold sh -c "buildah ${buildah_flags[*]} bud -q --isolation chroot -t bench:$i -f '$here/Dockerfile' '$ctx' && buildah ${buildah_flags[*]} push -q --tls-verify=false bench:$i docker://$reg/buildah-$i:latest"

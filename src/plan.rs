@@ -202,6 +202,9 @@ pub fn load_for(path: &Path, wanted: &[Platform]) -> Result<Plan, Error> {
             )?);
         }
         check_conflicts(&planned)?;
+        if matches!(base, BaseSource::Scratch) {
+            write_parents(&mut planned);
+        }
         plans.push(PlatformPlan {
             platform,
             base,
@@ -1073,6 +1076,44 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Without a base, nothing below a layer can own its parent directories, so
+/// they are written explicitly: as an earlier layer declared them, or 0755
+/// root (what a runtime would make). With a base they are left out, so that
+/// the base's own (`/tmp` 1777, a merged-/usr `/bin` link, a home's owner)
+/// stand when the layer is unpacked.
+fn write_parents(layers: &mut [LayerPlan]) {
+    let mut declared: HashMap<LayerPath, Entry> = HashMap::new();
+    for layer in layers.iter_mut() {
+        let LayerSource::Tree(tree) = &mut layer.source else {
+            continue;
+        };
+        let mut parents = Vec::new();
+        for (path, entry) in tree.iter() {
+            for parent in path.ancestors() {
+                if !tree.contains_key(&parent) {
+                    let below = declared.get(&parent).cloned();
+                    let dir = below.unwrap_or(Entry {
+                        kind: EntryKind::Dir,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        mtime: entry.mtime,
+                    });
+                    parents.push((parent, dir));
+                }
+            }
+        }
+        for (path, dir) in parents {
+            tree.entry(path).or_insert(dir);
+        }
+        for (path, entry) in tree.iter() {
+            if matches!(entry.kind, EntryKind::Dir) {
+                declared.insert(path.clone(), entry.clone());
+            }
+        }
+    }
 }
 
 /// Two layers of one image that give one path different types (a file in
