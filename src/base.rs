@@ -634,12 +634,7 @@ impl crate::build::BasePuller for crate::registry::Client {
     fn pull(&self, reference: &str, platform: &Platform, cache: &Cache) -> anyhow::Result<Base> {
         use anyhow::Context as _;
         let parsed: crate::registry::Reference = reference.parse()?;
-        let wanted = crate::registry::Platform::new(
-            &platform.os,
-            &platform.architecture,
-            platform.variant.as_deref(),
-        );
-        let pulled = crate::registry::pull_image(self, &parsed, &wanted, &cache.blobs)
+        let pulled = crate::registry::pull_image(self, &parsed, platform, &cache.blobs)
             .with_context(|| format!("base {reference}"))?;
         let config: Value = serde_json::from_slice(&pulled.config).map_err(|e| {
             anyhow::anyhow!(

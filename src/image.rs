@@ -59,6 +59,16 @@ pub struct PlatformDoc {
     pub variant: Option<String>,
 }
 
+impl std::fmt::Display for PlatformDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
 impl From<&Platform> for PlatformDoc {
     fn from(p: &Platform) -> Self {
         PlatformDoc {

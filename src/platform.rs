@@ -27,16 +27,31 @@ const KNOWN: &[(&str, &str)] = &[
 pub struct PlatformError(pub String);
 
 impl Platform {
+    /// A platform from its parts, unchecked (no variant).
+    pub fn new(os: &str, architecture: &str) -> Self {
+        Platform {
+            os: os.to_string(),
+            architecture: architecture.to_string(),
+            variant: None,
+        }
+    }
+
     pub fn linux_amd64() -> Self {
         "linux/amd64".parse().expect("a valid platform")
     }
 
-    /// npm's name for the CPU (`process.arch`).
-    pub fn npm_cpu(&self) -> &str {
+    /// Node's name for the CPU (`process.arch`), when it has one.
+    pub fn known_npm_cpu(&self) -> Option<&'static str> {
         KNOWN
             .iter()
             .find(|(oci, _)| *oci == self.architecture)
-            .map_or(&self.architecture, |(_, npm)| npm)
+            .map(|(_, npm)| *npm)
+    }
+
+    /// npm's name for the CPU (`process.arch`); the OCI name when Node
+    /// has none.
+    pub fn npm_cpu(&self) -> &str {
+        self.known_npm_cpu().unwrap_or(&self.architecture)
     }
 
     /// The architecture as `uname -m` prints it.

@@ -33,7 +33,7 @@ pub use config::NpmConfig;
 pub use install::{NpmPackageRecord, build_tree};
 pub use integrity::Integrity;
 pub use lock::{Lockfile, Resolved, resolve_for_build};
-pub use platform::{Libc, Platform, detect_libc, detect_libc_in_dir};
+pub use platform::{Libc, detect_libc, detect_libc_in_dir};
 pub use registry::NpmClient;
 
 use serde::{Deserialize, Serialize};

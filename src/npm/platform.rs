@@ -9,70 +9,19 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-/// An OCI platform (`os`, `architecture`, optional `variant`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
+use crate::platform::Platform;
+
+/// Node's `process.platform` for the platform's OS (the same names for
+/// Linux).
+pub fn npm_os(platform: &Platform) -> &str {
+    &platform.os
 }
 
-impl Platform {
-    pub fn new(os: &str, architecture: &str) -> Self {
-        Platform {
-            os: os.to_string(),
-            architecture: architecture.to_string(),
-            variant: None,
-        }
-    }
-
-    /// Node's `process.platform` for this OS (the same names for Linux).
-    pub fn npm_os(&self) -> &str {
-        &self.os
-    }
-
-    /// Node's `process.arch` for this architecture.
-    pub fn npm_cpu(&self) -> Result<&'static str, PlatformError> {
-        Ok(match self.architecture.as_str() {
-            "amd64" => "x64",
-            "arm64" => "arm64",
-            "arm" => "arm",
-            "386" => "ia32",
-            "ppc64le" => "ppc64",
-            "s390x" => "s390x",
-            "riscv64" => "riscv64",
-            "loong64" => "loong64",
-            _ => return Err(PlatformError::Architecture(self.to_string())),
-        })
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
-    }
-}
-
-impl FromStr for Platform {
-    type Err = PlatformError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts[..] {
-            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform::new(os, arch)),
-            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
-                Ok(Platform {
-                    variant: Some(variant.to_string()),
-                    ..Platform::new(os, arch)
-                })
-            }
-            _ => Err(PlatformError::Syntax(s.to_string())),
-        }
-    }
+/// Node's `process.arch` for the platform's architecture.
+pub fn npm_cpu(platform: &Platform) -> Result<&'static str, PlatformError> {
+    platform
+        .known_npm_cpu()
+        .ok_or_else(|| PlatformError::Architecture(platform.to_string()))
 }
 
 /// The C library of a Linux rootfs, named as npm's `libc` field names it.
@@ -114,8 +63,6 @@ impl FromStr for Libc {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlatformError {
-    #[error("platform '{0}' is not os/architecture[/variant]")]
-    Syntax(String),
     #[error("platform '{0}' has an architecture npm has no name for")]
     Architecture(String),
     #[error("libc '{0}' is neither 'glibc' nor 'musl'")]
@@ -208,9 +155,9 @@ mod tests {
 
     #[test]
     fn oci_architectures_map_to_node_names() {
-        assert_eq!(Platform::new("linux", "amd64").npm_cpu().unwrap(), "x64");
-        assert_eq!(Platform::new("linux", "arm64").npm_cpu().unwrap(), "arm64");
-        assert!(Platform::new("linux", "mips").npm_cpu().is_err());
+        assert_eq!(npm_cpu(&Platform::new("linux", "amd64")).unwrap(), "x64");
+        assert_eq!(npm_cpu(&Platform::new("linux", "arm64")).unwrap(), "arm64");
+        assert!(npm_cpu(&Platform::new("linux", "mips")).is_err());
         let p: Platform = "linux/arm64/v8".parse().unwrap();
         assert_eq!(p.variant.as_deref(), Some("v8"));
         assert_eq!(p.to_string(), "linux/arm64/v8");

@@ -161,8 +161,9 @@ mod tests {
     use crate::npm::lock::{LockError, Lockfile, resolve, write_for_spec};
     use crate::npm::registry::{RegistryError, RetryPolicy};
     use crate::npm::{
-        Integrity, Libc, NpmCache, NpmClient, NpmSource, Platform, build_tree, resolve_for_build,
+        Integrity, Libc, NpmCache, NpmClient, NpmSource, build_tree, resolve_for_build,
     };
+    use crate::platform::Platform;
 
     /// Platform packages listed in an unhelpful order: musl before glibc,
     /// arm64 before x64, a darwin one in between.
