@@ -215,18 +215,10 @@ fn inspect_source(location: &str, source: &dyn Source) -> Result<Inspection> {
     let entries: Vec<Descriptor> = serde_json::from_value(doc["manifests"].clone())
         .with_context(|| format!("index {}: manifests", top.digest))?;
     for entry in &entries {
-        let platform = entry.platform.as_ref().map(|p| {
-            let mut text = format!("{}/{}", p.os, p.architecture);
-            if let Some(v) = &p.variant {
-                text.push('/');
-                text.push_str(v);
-            }
-            text
-        });
         inspection.manifests.push(Entry {
             digest: entry.digest.clone(),
             media_type: entry.media_type.clone(),
-            platform,
+            platform: entry.platform.as_ref().map(ToString::to_string),
             artifact_type: entry.artifact_type.clone(),
         });
         let is_image = image::oci_media_type(&entry.media_type) == image::MANIFEST
@@ -508,17 +500,10 @@ impl Source for RegistrySource<'_> {
     }
 
     fn read(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
-        let d = registry::Descriptor {
-            media_type: descriptor.media_type.clone(),
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
-            platform: None,
-            annotations: None,
-        };
         Ok(registry::fetch_blob(
             self.client,
             self.reference,
-            &d,
+            descriptor,
             &self.store,
         )?)
     }

@@ -5,23 +5,9 @@
 //! find the blobs and child manifests a manifest points to; unknown fields
 //! are ignored.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::digest::Digest;
-use crate::image::PlatformDoc;
-
-/// A content descriptor (OCI image spec, descriptor.md).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<PlatformDoc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<std::collections::BTreeMap<String, String>>,
-}
+use crate::image::Descriptor;
 
 /// An image manifest, OCI or Docker schema 2.
 #[derive(Debug, Deserialize)]

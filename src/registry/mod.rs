@@ -32,8 +32,6 @@ pub use challenge::{Challenge, parse_challenges};
 pub use client::{Client, ClientOptions, Exchange};
 pub use credentials::{CredentialError, CredentialSources, Credentials};
 pub use error::RegistryError;
-pub use layout::REF_NAME;
-pub use manifest::Descriptor;
 pub use pull::{PulledImage, fetch_blob, fetch_manifest, pull_image};
 pub use push::{push_image, push_layout};
 pub use reference::{Reference, ReferenceError};

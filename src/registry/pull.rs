@@ -15,11 +15,12 @@ use reqwest::{Method, StatusCode};
 use super::auth::pull_scope;
 use super::client::Client;
 use super::error::RegistryError;
-use super::manifest::{Descriptor, Index, Manifest, Versioned};
+use super::manifest::{Index, Manifest, Versioned};
 use super::mediatype;
 use super::reference::Reference;
 use super::transport::Call;
 use crate::digest::Digest;
+use crate::image::Descriptor;
 use crate::platform::Platform;
 use crate::store::BlobStore;
 

@@ -19,10 +19,10 @@ use super::client::Client;
 use super::error::RegistryError;
 use super::layout::{Layout, ManifestBlob, PushPlan};
 use super::location;
-use super::manifest::Descriptor;
 use super::reference::Reference;
 use super::transport::{Body, Call};
 use crate::digest::Digest;
+use crate::image::Descriptor;
 
 /// Uploads running at once.
 const PARALLEL_UPLOADS: usize = 4;
