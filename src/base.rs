@@ -17,7 +17,7 @@ use crate::digest::Digest;
 use crate::image::{self, Descriptor};
 use crate::layer::{self, Compression, Content, Entry, EntryKind, LayerBlob, LayerPath, Tree};
 use crate::plan::io_cause;
-use crate::platform::Platform;
+use crate::platform::{Libc, Platform};
 
 /// A base resolved to layers in the blob store and a config.
 #[derive(Debug, Default)]
@@ -230,12 +230,7 @@ pub fn scan_tar(
                 .map_err(|e| format!("hard link {name}: {e}"))?;
         }
         let clean = name.trim_start_matches("./");
-        let file = clean.rsplit('/').next().unwrap_or("");
-        if file.starts_with("ld-musl-") {
-            facts.libc = Some("musl".into());
-        } else if facts.libc.is_none() && (file.starts_with("ld-linux") || file == "libc.so.6") {
-            facts.libc = Some("glibc".into());
-        }
+        note_libc(facts, clean.rsplit('/').next().unwrap_or(""));
         if clean == "var/lib/dpkg/status" && entry.header().entry_type().is_file() {
             let mut bytes = Vec::new();
             entry
@@ -249,6 +244,17 @@ pub fn scan_tar(
         return Err("not a tar archive (no entries)".into());
     }
     Ok(())
+}
+
+/// Notes the C library a rootfs file's name shows. A musl loader decides
+/// even when glibc files were seen first; glibc is noted only when nothing
+/// was.
+fn note_libc(facts: &mut RootfsFacts, file_name: &str) {
+    match Libc::of_file_name(file_name) {
+        Some(Libc::Musl) => facts.libc = Some(Libc::Musl.to_string()),
+        Some(Libc::Glibc) if facts.libc.is_none() => facts.libc = Some(Libc::Glibc.to_string()),
+        _ => {}
+    }
 }
 
 fn tar_error(e: &io::Error, count: usize) -> String {
@@ -320,12 +326,7 @@ pub fn rootfs_dir(
     }
     let mut facts = RootfsFacts::default();
     for p in tree.keys() {
-        let name = p.file_name();
-        if name.starts_with("ld-musl-") {
-            facts.libc = Some("musl".into());
-        } else if facts.libc.is_none() && (name.starts_with("ld-linux") || name == "libc.so.6") {
-            facts.libc = Some("glibc".into());
-        }
+        note_libc(&mut facts, p.file_name());
     }
     let status = path.join("var/lib/dpkg/status");
     if status.is_file() {

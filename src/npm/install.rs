@@ -26,10 +26,10 @@ use crate::layer::entry::{Content, Entry, EntryKind, LayerPath, PathError, Tree}
 use super::cache::{CacheError, NpmCache};
 use super::integrity::Integrity;
 use super::lock::{NativePackage, PinnedPackage, Resolved};
-use super::platform::{Libc, PlatformError, npm_cpu, npm_os};
+use super::platform::{PlatformError, npm_cpu, npm_os};
 use super::registry::NpmClient;
 use super::{GLOBAL_NODE_MODULES, NpmSource};
-use crate::platform::Platform;
+use crate::platform::{Libc, Platform};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {

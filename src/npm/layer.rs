@@ -5,10 +5,11 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, anyhow};
 
-use super::{Libc, Lockfile, NpmCache, NpmClient, NpmConfig, NpmPackageRecord};
+use super::{Lockfile, NpmCache, NpmClient, NpmConfig, NpmPackageRecord};
 use crate::build::LayerResolver;
 use crate::layer::Tree;
 use crate::plan::{LayerPlan, LayerSource, PlatformPlan};
+use crate::platform::Libc;
 
 /// Resolves npm layers; the registry client is made on first use, so
 /// builds without npm layers never read any npm configuration.
