@@ -116,12 +116,34 @@ pub fn rootfs_tarball(
         .file_digest(path)
         .map_err(|e| base_error(path, e.to_string()))?;
     let key = Digest::of(format!("rootfs-tar/v1 {input} {compression:?}").as_bytes());
+    cached_rootfs(path, &key, cache, || {
+        let (blob, facts) = tarball_layer(path, compression, cache)?;
+        // The cache key names the bytes hashed before the layer was written;
+        // a tarball replaced meanwhile must not be cached under it.
+        let after = cache
+            .file_digest(path)
+            .map_err(|e| base_error(path, e.to_string()))?;
+        if after != input {
+            return Err(base_error(path, "changed during the build"));
+        }
+        Ok((blob, facts))
+    })
+}
+
+/// A rootfs layer under its cache `key`: the recorded one, or the one
+/// `make` writes, then recorded with the facts found on the way.
+fn cached_rootfs(
+    path: &Path,
+    key: &Digest,
+    cache: &Cache,
+    make: impl FnOnce() -> Result<(LayerBlob, RootfsFacts), BaseError>,
+) -> Result<Base, BaseError> {
     let description = format!(
         "rootfs {}",
         path.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     );
-    if let Some(record) = cache.layer(&key) {
+    if let Some(record) = cache.layer(key) {
         return Ok(Base {
             layers: vec![record.blob],
             facts: record.facts,
@@ -130,6 +152,29 @@ pub fn rootfs_tarball(
             ..Base::default()
         });
     }
+    let (blob, facts) = make()?;
+    let record = LayerRecord {
+        blob: blob.clone(),
+        facts: facts.clone(),
+    };
+    cache
+        .put_layer(key, &record)
+        .map_err(|e| base_error(path, e.to_string()))?;
+    Ok(Base {
+        layers: vec![blob],
+        facts,
+        description,
+        ..Base::default()
+    })
+}
+
+/// Writes a rootfs tarball as one layer, checking every entry and the end
+/// of the tar stream as the bytes go by.
+fn tarball_layer(
+    path: &Path,
+    compression: Compression,
+    cache: &Cache,
+) -> Result<(LayerBlob, RootfsFacts), BaseError> {
     let mut facts = RootfsFacts::default();
     let mut failure: Option<String> = None;
     let blob = layer::write_stream(compression, &cache.blobs, |out| {
@@ -162,32 +207,11 @@ pub fn rootfs_tarball(
         }
         Ok(())
     });
-    let blob = match (blob, failure) {
-        (_, Some(message)) => return Err(base_error(path, message)),
-        (Err(e), None) => return Err(base_error(path, describe_read_error(&e))),
-        (Ok(blob), None) => blob,
-    };
-    // The cache key names the bytes hashed before the layer was written;
-    // a tarball replaced meanwhile must not be cached under it.
-    let after = cache
-        .file_digest(path)
-        .map_err(|e| base_error(path, e.to_string()))?;
-    if after != input {
-        return Err(base_error(path, "changed during the build"));
+    match (blob, failure) {
+        (_, Some(message)) => Err(base_error(path, message)),
+        (Err(e), None) => Err(base_error(path, describe_read_error(&e))),
+        (Ok(blob), None) => Ok((blob, facts)),
     }
-    let record = LayerRecord {
-        blob: blob.clone(),
-        facts: facts.clone(),
-    };
-    cache
-        .put_layer(&key, &record)
-        .map_err(|e| base_error(path, e.to_string()))?;
-    Ok(Base {
-        layers: vec![blob],
-        facts,
-        description,
-        ..Base::default()
-    })
 }
 
 fn describe_read_error(e: &layer::LayerError) -> String {
@@ -303,25 +327,25 @@ pub fn rootfs_dir(
     layer::order_hardlinks(&mut tree);
     let key =
         crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
-    let description = format!(
-        "rootfs {}",
-        path.file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    );
-    if let Some(record) = cache.layer(&key) {
-        return Ok(Base {
-            layers: vec![record.blob],
-            facts: record.facts,
-            description,
-            cached: true,
-            ..Base::default()
-        });
-    }
-    let blob = layer::write_tree(&tree, compression, &cache.blobs)
+    cached_rootfs(path, &key, cache, || {
+        dir_layer(path, &tree, &key, compression, cache)
+    })
+}
+
+/// Writes a rootfs directory's tree as one layer, checking that the files
+/// did not change meanwhile.
+fn dir_layer(
+    path: &Path,
+    tree: &Tree,
+    key: &Digest,
+    compression: Compression,
+    cache: &Cache,
+) -> Result<(LayerBlob, RootfsFacts), BaseError> {
+    let blob = layer::write_tree(tree, compression, &cache.blobs)
         .map_err(|e| base_error(path, e.to_string()))?;
     let after =
-        crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
-    if after != key {
+        crate::recipe::tree_key(tree, compression, cache).map_err(|e| base_error(path, e))?;
+    if &after != key {
         return Err(base_error(path, "files changed during the build"));
     }
     let mut facts = RootfsFacts::default();
@@ -338,19 +362,7 @@ pub fn rootfs_dir(
                 .map_err(|e| base_error(path, e.to_string()))?,
         );
     }
-    let record = LayerRecord {
-        blob: blob.clone(),
-        facts: facts.clone(),
-    };
-    cache
-        .put_layer(&key, &record)
-        .map_err(|e| base_error(path, e.to_string()))?;
-    Ok(Base {
-        layers: vec![blob],
-        facts,
-        description,
-        ..Base::default()
-    })
+    Ok((blob, facts))
 }
 
 fn walk_rootfs(
