@@ -18,6 +18,7 @@ use crate::image::{self, Descriptor};
 use crate::layer::{self, Compression, Content, Entry, EntryKind, LayerBlob, LayerPath, Tree};
 use crate::plan::io_cause;
 use crate::platform::{Libc, Platform};
+use crate::registry::mediatype;
 
 /// A base resolved to layers in the blob store and a config.
 #[derive(Debug, Default)]
@@ -460,7 +461,7 @@ pub fn layout(
     let descriptor = pick_platform(dir, &chosen, platform, ref_name)?;
     let mut descriptor = descriptor.clone();
     // An entry may itself be an index: pick the platform inside it.
-    if matches!(image::oci_media_type(&descriptor.media_type), image::INDEX) {
+    if matches!(mediatype::to_oci(&descriptor.media_type), image::INDEX) {
         let nested = read_blob_json(dir, &descriptor, cache)?;
         let inner: Vec<Descriptor> =
             serde_json::from_value(nested.get("manifests").cloned().unwrap_or(Value::Null))
@@ -499,7 +500,7 @@ pub fn layout(
             digest: desc.digest.clone(),
             diff_id,
             size: desc.size,
-            media_type: image::oci_media_type(&desc.media_type).to_string(),
+            media_type: mediatype::to_oci(&desc.media_type).to_string(),
         });
     }
     Ok(Base {

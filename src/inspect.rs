@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 use crate::image::{self, Descriptor};
-use crate::registry::{self, Client, Reference};
+use crate::registry::{self, Client, Reference, mediatype};
 use crate::store::BlobStore;
 
 /// Archive members larger than this are layers, never read into memory.
@@ -203,7 +203,7 @@ fn inspect_source(location: &str, source: &dyn Source) -> Result<Inspection> {
     let mut inspection = Inspection {
         location: location.to_string(),
         digest: top.digest.clone(),
-        media_type: image::oci_media_type(&media_type).to_string(),
+        media_type: mediatype::to_oci(&media_type).to_string(),
         annotations: string_map(&doc["annotations"]),
         manifests: Vec::new(),
         images: Vec::new(),
@@ -221,7 +221,7 @@ fn inspect_source(location: &str, source: &dyn Source) -> Result<Inspection> {
             platform: entry.platform.as_ref().map(ToString::to_string),
             artifact_type: entry.artifact_type.clone(),
         });
-        let is_image = image::oci_media_type(&entry.media_type) == image::MANIFEST
+        let is_image = mediatype::to_oci(&entry.media_type) == image::MANIFEST
             && entry.artifact_type.is_none();
         if is_image {
             let doc = parse(&source.read(entry)?, &entry.digest)?;
@@ -261,7 +261,7 @@ fn image_info(source: &dyn Source, manifest: &Descriptor, doc: &Value) -> Result
         layers: layers
             .into_iter()
             .map(|l| LayerInfo {
-                media_type: image::oci_media_type(&l.media_type).to_string(),
+                media_type: mediatype::to_oci(&l.media_type).to_string(),
                 digest: l.digest,
                 size: l.size,
             })
@@ -431,11 +431,9 @@ impl DockerSource {
             .map(|name| {
                 let (size, head) = archive.sizes.get(name).cloned().unwrap_or_default();
                 let media_type = match head.as_slice() {
-                    [0x1f, 0x8b, ..] => {
-                        image::oci_media_type(registry::mediatype::DOCKER_LAYER_GZIP)
-                    }
-                    [0x28, 0xb5, 0x2f, 0xfd] => registry::mediatype::OCI_LAYER_ZSTD,
-                    _ => registry::mediatype::OCI_LAYER_TAR,
+                    [0x1f, 0x8b, ..] => mediatype::OCI_LAYER_GZIP,
+                    [0x28, 0xb5, 0x2f, 0xfd] => mediatype::OCI_LAYER_ZSTD,
+                    _ => mediatype::OCI_LAYER_TAR,
                 };
                 // The digest a loader computes for a layer is over its file.
                 let digest = archive
