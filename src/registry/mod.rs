@@ -22,6 +22,7 @@ mod layout;
 mod location;
 mod manifest;
 pub mod mediatype;
+mod parallel;
 mod pull;
 mod push;
 mod record;

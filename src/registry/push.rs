@@ -9,7 +9,6 @@
 //! `PATCH`es when the registry refuses a single large body.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -19,6 +18,7 @@ use super::client::Client;
 use super::error::RegistryError;
 use super::layout::{Layout, ManifestBlob, PushPlan};
 use super::location;
+use super::parallel::for_each_parallel;
 use super::reference::Reference;
 use super::transport::{Body, Call};
 use crate::digest::Digest;
@@ -127,31 +127,10 @@ impl<'a> Pusher<'a> {
 
     /// Pushes `blobs` with a bounded number of threads; the first error wins.
     fn push_blobs(&self, layout: &Layout, blobs: &[Descriptor]) -> Result<(), RegistryError> {
-        let queue = Mutex::new(blobs.iter());
-        let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..PARALLEL_UPLOADS.min(blobs.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-                        let Some(blob) = next else { break };
-                        if failure.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
-                            break;
-                        }
-                        if let Err(e) = self.push_blob(&layout.blob_path(&blob.digest), blob) {
-                            failure
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(e);
-                        }
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        for_each_parallel(blobs, PARALLEL_UPLOADS, |blob| {
+            self.push_blob(&layout.blob_path(&blob.digest), blob)
+                .map(drop)
+        })
     }
 
     fn push_blob(&self, path: &Path, blob: &Descriptor) -> Result<BlobOutcome, RegistryError> {
