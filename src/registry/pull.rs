@@ -193,10 +193,7 @@ impl<'a> Puller<'a> {
         )?;
         let call = Call::new(self.registry, &self.scopes, Method::GET, url.clone())
             .header("Accept", mediatype::MANIFEST_ACCEPT.join(", "));
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "GET", &url, response, &[StatusCode::OK])?;
+        let response = self.client.send(&call, &[StatusCode::OK])?;
         let served_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -298,10 +295,7 @@ impl<'a> Puller<'a> {
         let mut attempt = 0;
         loop {
             let call = Call::new(self.registry, &self.scopes, Method::GET, url.clone());
-            let response = self.client.execute(&call)?;
-            let response =
-                self.client
-                    .expect(self.registry, "GET", &url, response, &[StatusCode::OK])?;
+            let response = self.client.send(&call, &[StatusCode::OK])?;
             let what = format!("blob {} from {}", blob.digest, self.registry);
             attempt += 1;
             match self

@@ -190,11 +190,8 @@ impl<'a> Pusher<'a> {
     fn check_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"))?;
         let call = Call::new(self.registry, &self.scopes, Method::HEAD, url.clone());
-        let response = self.client.execute(&call)?;
         let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
-        let response = self
-            .client
-            .expect(self.registry, "HEAD", &url, response, &ok)?;
+        let response = self.client.send(&call, &ok)?;
         Ok(response.status() == StatusCode::OK)
     }
 
@@ -217,11 +214,8 @@ impl<'a> Pusher<'a> {
         }
         let call = Call::new(self.registry, &scopes, Method::POST, url.clone())
             .header("Content-Length", "0");
-        let response = self.client.execute(&call)?;
         let expected = [StatusCode::CREATED, StatusCode::ACCEPTED];
-        let response = self
-            .client
-            .expect(self.registry, "POST", &url, response, &expected)?;
+        let response = self.client.send(&call, &expected)?;
         if response.status() == StatusCode::CREATED && mount.is_some() {
             return Ok(Started::Mounted);
         }
@@ -258,10 +252,7 @@ impl<'a> Pusher<'a> {
         let call = Call::new(self.registry, &self.scopes, Method::PUT, url.clone())
             .header("Content-Type", "application/octet-stream")
             .body(body);
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "PUT", &url, response, &[StatusCode::CREATED])?;
+        let response = self.client.send(&call, &[StatusCode::CREATED])?;
         self.check_digest_header(&response, &blob.digest)
     }
 
@@ -285,24 +276,14 @@ impl<'a> Pusher<'a> {
                 .header("Content-Type", "application/octet-stream")
                 .header("Content-Range", format!("{offset}-{}", offset + len - 1))
                 .body(body);
-            let response = self.client.execute(&call)?;
-            let response = self.client.expect(
-                self.registry,
-                "PATCH",
-                &url,
-                response,
-                &[StatusCode::ACCEPTED],
-            )?;
+            let response = self.client.send(&call, &[StatusCode::ACCEPTED])?;
             url = self.location(&url, &response)?;
             offset += len;
         }
         let url = location::with_digest(&url, &blob.digest);
         let call = Call::new(self.registry, &self.scopes, Method::PUT, url.clone())
             .header("Content-Length", "0");
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "PUT", &url, response, &[StatusCode::CREATED])?;
+        let response = self.client.send(&call, &[StatusCode::CREATED])?;
         self.check_digest_header(&response, &blob.digest)
     }
 
@@ -312,10 +293,7 @@ impl<'a> Pusher<'a> {
         let call = Call::new(self.registry, &self.scopes, Method::PUT, url.clone())
             .header("Content-Type", manifest.media_type.clone())
             .body(Body::Bytes(manifest.bytes.clone()));
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "PUT", &url, response, &[StatusCode::CREATED])?;
+        let response = self.client.send(&call, &[StatusCode::CREATED])?;
         self.check_digest_header(&response, &manifest.digest)
     }
 
