@@ -17,7 +17,8 @@ use crate::digest::Digest;
 use crate::image::{self, Descriptor};
 use crate::layer::{self, Compression, Content, Entry, EntryKind, LayerBlob, LayerPath, Tree};
 use crate::plan::io_cause;
-use crate::platform::Platform;
+use crate::platform::{Libc, Platform};
+use crate::registry::mediatype;
 
 /// A base resolved to layers in the blob store and a config.
 #[derive(Debug, Default)]
@@ -116,12 +117,34 @@ pub fn rootfs_tarball(
         .file_digest(path)
         .map_err(|e| base_error(path, e.to_string()))?;
     let key = Digest::of(format!("rootfs-tar/v1 {input} {compression:?}").as_bytes());
+    cached_rootfs(path, &key, cache, || {
+        let (blob, facts) = tarball_layer(path, compression, cache)?;
+        // The cache key names the bytes hashed before the layer was written;
+        // a tarball replaced meanwhile must not be cached under it.
+        let after = cache
+            .file_digest(path)
+            .map_err(|e| base_error(path, e.to_string()))?;
+        if after != input {
+            return Err(base_error(path, "changed during the build"));
+        }
+        Ok((blob, facts))
+    })
+}
+
+/// A rootfs layer under its cache `key`: the recorded one, or the one
+/// `make` writes, then recorded with the facts found on the way.
+fn cached_rootfs(
+    path: &Path,
+    key: &Digest,
+    cache: &Cache,
+    make: impl FnOnce() -> Result<(LayerBlob, RootfsFacts), BaseError>,
+) -> Result<Base, BaseError> {
     let description = format!(
         "rootfs {}",
         path.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     );
-    if let Some(record) = cache.layer(&key) {
+    if let Some(record) = cache.layer(key) {
         return Ok(Base {
             layers: vec![record.blob],
             facts: record.facts,
@@ -130,6 +153,29 @@ pub fn rootfs_tarball(
             ..Base::default()
         });
     }
+    let (blob, facts) = make()?;
+    let record = LayerRecord {
+        blob: blob.clone(),
+        facts: facts.clone(),
+    };
+    cache
+        .put_layer(key, &record)
+        .map_err(|e| base_error(path, e.to_string()))?;
+    Ok(Base {
+        layers: vec![blob],
+        facts,
+        description,
+        ..Base::default()
+    })
+}
+
+/// Writes a rootfs tarball as one layer, checking every entry and the end
+/// of the tar stream as the bytes go by.
+fn tarball_layer(
+    path: &Path,
+    compression: Compression,
+    cache: &Cache,
+) -> Result<(LayerBlob, RootfsFacts), BaseError> {
     let mut facts = RootfsFacts::default();
     let mut failure: Option<String> = None;
     let blob = layer::write_stream(compression, &cache.blobs, |out| {
@@ -162,32 +208,11 @@ pub fn rootfs_tarball(
         }
         Ok(())
     });
-    let blob = match (blob, failure) {
-        (_, Some(message)) => return Err(base_error(path, message)),
-        (Err(e), None) => return Err(base_error(path, describe_read_error(&e))),
-        (Ok(blob), None) => blob,
-    };
-    // The cache key names the bytes hashed before the layer was written;
-    // a tarball replaced meanwhile must not be cached under it.
-    let after = cache
-        .file_digest(path)
-        .map_err(|e| base_error(path, e.to_string()))?;
-    if after != input {
-        return Err(base_error(path, "changed during the build"));
+    match (blob, failure) {
+        (_, Some(message)) => Err(base_error(path, message)),
+        (Err(e), None) => Err(base_error(path, describe_read_error(&e))),
+        (Ok(blob), None) => Ok((blob, facts)),
     }
-    let record = LayerRecord {
-        blob: blob.clone(),
-        facts: facts.clone(),
-    };
-    cache
-        .put_layer(&key, &record)
-        .map_err(|e| base_error(path, e.to_string()))?;
-    Ok(Base {
-        layers: vec![blob],
-        facts,
-        description,
-        ..Base::default()
-    })
 }
 
 fn describe_read_error(e: &layer::LayerError) -> String {
@@ -230,12 +255,7 @@ pub fn scan_tar(
                 .map_err(|e| format!("hard link {name}: {e}"))?;
         }
         let clean = name.trim_start_matches("./");
-        let file = clean.rsplit('/').next().unwrap_or("");
-        if file.starts_with("ld-musl-") {
-            facts.libc = Some("musl".into());
-        } else if facts.libc.is_none() && (file.starts_with("ld-linux") || file == "libc.so.6") {
-            facts.libc = Some("glibc".into());
-        }
+        note_libc(facts, clean.rsplit('/').next().unwrap_or(""));
         if clean == "var/lib/dpkg/status" && entry.header().entry_type().is_file() {
             let mut bytes = Vec::new();
             entry
@@ -249,6 +269,17 @@ pub fn scan_tar(
         return Err("not a tar archive (no entries)".into());
     }
     Ok(())
+}
+
+/// Notes the C library a rootfs file's name shows. A musl loader decides
+/// even when glibc files were seen first; glibc is noted only when nothing
+/// was.
+fn note_libc(facts: &mut RootfsFacts, file_name: &str) {
+    match Libc::of_file_name(file_name) {
+        Some(Libc::Musl) => facts.libc = Some(Libc::Musl.to_string()),
+        Some(Libc::Glibc) if facts.libc.is_none() => facts.libc = Some(Libc::Glibc.to_string()),
+        _ => {}
+    }
 }
 
 fn tar_error(e: &io::Error, count: usize) -> String {
@@ -297,35 +328,30 @@ pub fn rootfs_dir(
     layer::order_hardlinks(&mut tree);
     let key =
         crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
-    let description = format!(
-        "rootfs {}",
-        path.file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    );
-    if let Some(record) = cache.layer(&key) {
-        return Ok(Base {
-            layers: vec![record.blob],
-            facts: record.facts,
-            description,
-            cached: true,
-            ..Base::default()
-        });
-    }
-    let blob = layer::write_tree(&tree, compression, &cache.blobs)
+    cached_rootfs(path, &key, cache, || {
+        dir_layer(path, &tree, &key, compression, cache)
+    })
+}
+
+/// Writes a rootfs directory's tree as one layer, checking that the files
+/// did not change meanwhile.
+fn dir_layer(
+    path: &Path,
+    tree: &Tree,
+    key: &Digest,
+    compression: Compression,
+    cache: &Cache,
+) -> Result<(LayerBlob, RootfsFacts), BaseError> {
+    let blob = layer::write_tree(tree, compression, &cache.blobs)
         .map_err(|e| base_error(path, e.to_string()))?;
     let after =
-        crate::recipe::tree_key(&tree, compression, cache).map_err(|e| base_error(path, e))?;
-    if after != key {
+        crate::recipe::tree_key(tree, compression, cache).map_err(|e| base_error(path, e))?;
+    if &after != key {
         return Err(base_error(path, "files changed during the build"));
     }
     let mut facts = RootfsFacts::default();
     for p in tree.keys() {
-        let name = p.file_name();
-        if name.starts_with("ld-musl-") {
-            facts.libc = Some("musl".into());
-        } else if facts.libc.is_none() && (name.starts_with("ld-linux") || name == "libc.so.6") {
-            facts.libc = Some("glibc".into());
-        }
+        note_libc(&mut facts, p.file_name());
     }
     let status = path.join("var/lib/dpkg/status");
     if status.is_file() {
@@ -337,19 +363,7 @@ pub fn rootfs_dir(
                 .map_err(|e| base_error(path, e.to_string()))?,
         );
     }
-    let record = LayerRecord {
-        blob: blob.clone(),
-        facts: facts.clone(),
-    };
-    cache
-        .put_layer(&key, &record)
-        .map_err(|e| base_error(path, e.to_string()))?;
-    Ok(Base {
-        layers: vec![blob],
-        facts,
-        description,
-        ..Base::default()
-    })
+    Ok((blob, facts))
 }
 
 fn walk_rootfs(
@@ -447,7 +461,7 @@ pub fn layout(
     let descriptor = pick_platform(dir, &chosen, platform, ref_name)?;
     let mut descriptor = descriptor.clone();
     // An entry may itself be an index: pick the platform inside it.
-    if matches!(image::oci_media_type(&descriptor.media_type), image::INDEX) {
+    if matches!(mediatype::to_oci(&descriptor.media_type), image::INDEX) {
         let nested = read_blob_json(dir, &descriptor, cache)?;
         let inner: Vec<Descriptor> =
             serde_json::from_value(nested.get("manifests").cloned().unwrap_or(Value::Null))
@@ -486,7 +500,7 @@ pub fn layout(
             digest: desc.digest.clone(),
             diff_id,
             size: desc.size,
-            media_type: image::oci_media_type(&desc.media_type).to_string(),
+            media_type: mediatype::to_oci(&desc.media_type).to_string(),
         });
     }
     Ok(Base {
@@ -634,12 +648,7 @@ impl crate::build::BasePuller for crate::registry::Client {
     fn pull(&self, reference: &str, platform: &Platform, cache: &Cache) -> anyhow::Result<Base> {
         use anyhow::Context as _;
         let parsed: crate::registry::Reference = reference.parse()?;
-        let wanted = crate::registry::Platform::new(
-            &platform.os,
-            &platform.architecture,
-            platform.variant.as_deref(),
-        );
-        let pulled = crate::registry::pull_image(self, &parsed, &wanted, &cache.blobs)
+        let pulled = crate::registry::pull_image(self, &parsed, platform, &cache.blobs)
             .with_context(|| format!("base {reference}"))?;
         let config: Value = serde_json::from_slice(&pulled.config).map_err(|e| {
             anyhow::anyhow!(

@@ -14,12 +14,9 @@ use crate::layer::LayerBlob;
 use crate::platform::Platform;
 use crate::spec::ConfigSpec;
 
-pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub use crate::registry::mediatype::{
+    OCI_CONFIG as CONFIG, OCI_INDEX as INDEX, OCI_MANIFEST as MANIFEST,
+};
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// A content descriptor (image spec, "Descriptors").
@@ -59,6 +56,16 @@ pub struct PlatformDoc {
     pub variant: Option<String>,
 }
 
+impl std::fmt::Display for PlatformDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
 impl From<&Platform> for PlatformDoc {
     fn from(p: &Platform) -> Self {
         PlatformDoc {
@@ -66,24 +73,6 @@ impl From<&Platform> for PlatformDoc {
             os: p.os.clone(),
             variant: p.variant.clone(),
         }
-    }
-}
-
-/// Maps Docker schema 2 media types to their OCI equivalents; the bytes of
-/// the blobs are the same, only the names differ.
-pub fn oci_media_type(media_type: &str) -> &str {
-    match media_type {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        }
-        "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
-            "application/vnd.oci.image.layer.v1.tar+zstd"
-        }
-        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
-        DOCKER_CONFIG => CONFIG,
-        DOCKER_MANIFEST => MANIFEST,
-        DOCKER_LIST => INDEX,
-        other => other,
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 use crate::image::{self, Descriptor};
-use crate::registry::{self, Client, Reference};
+use crate::registry::{self, Client, Reference, mediatype};
 use crate::store::BlobStore;
 
 /// Archive members larger than this are layers, never read into memory.
@@ -204,7 +204,7 @@ fn inspect_source(location: &str, source: &dyn Source) -> Result<Inspection> {
     let mut inspection = Inspection {
         location: location.to_string(),
         digest: top.digest.clone(),
-        media_type: image::oci_media_type(&media_type).to_string(),
+        media_type: mediatype::to_oci(&media_type).to_string(),
         annotations: string_map(&doc["annotations"]),
         manifests: Vec::new(),
         images: Vec::new(),
@@ -216,21 +216,13 @@ fn inspect_source(location: &str, source: &dyn Source) -> Result<Inspection> {
     let entries: Vec<Descriptor> = serde_json::from_value(doc["manifests"].clone())
         .with_context(|| format!("index {}: manifests", top.digest))?;
     for entry in &entries {
-        let platform = entry.platform.as_ref().map(|p| {
-            let mut text = format!("{}/{}", p.os, p.architecture);
-            if let Some(v) = &p.variant {
-                text.push('/');
-                text.push_str(v);
-            }
-            text
-        });
         inspection.manifests.push(Entry {
             digest: entry.digest.clone(),
             media_type: entry.media_type.clone(),
-            platform,
+            platform: entry.platform.as_ref().map(ToString::to_string),
             artifact_type: entry.artifact_type.clone(),
         });
-        let is_image = image::oci_media_type(&entry.media_type) == image::MANIFEST
+        let is_image = mediatype::to_oci(&entry.media_type) == image::MANIFEST
             && entry.artifact_type.is_none();
         if is_image {
             let doc = parse(&source.read(entry)?, &entry.digest)?;
@@ -270,7 +262,7 @@ fn image_info(source: &dyn Source, manifest: &Descriptor, doc: &Value) -> Result
         layers: layers
             .into_iter()
             .map(|l| LayerInfo {
-                media_type: image::oci_media_type(&l.media_type).to_string(),
+                media_type: mediatype::to_oci(&l.media_type).to_string(),
                 digest: l.digest,
                 size: l.size,
             })
@@ -440,11 +432,9 @@ impl DockerSource {
             .map(|name| {
                 let (size, head) = archive.sizes.get(name).cloned().unwrap_or_default();
                 let media_type = match head.as_slice() {
-                    [0x1f, 0x8b, ..] => {
-                        image::oci_media_type(registry::mediatype::DOCKER_LAYER_GZIP)
-                    }
-                    [0x28, 0xb5, 0x2f, 0xfd] => registry::mediatype::OCI_LAYER_ZSTD,
-                    _ => registry::mediatype::OCI_LAYER_TAR,
+                    [0x1f, 0x8b, ..] => mediatype::OCI_LAYER_GZIP,
+                    [0x28, 0xb5, 0x2f, 0xfd] => mediatype::OCI_LAYER_ZSTD,
+                    _ => mediatype::OCI_LAYER_TAR,
                 };
                 // The digest a loader computes for a layer is over its file.
                 let digest = archive
@@ -509,17 +499,10 @@ impl Source for RegistrySource<'_> {
     }
 
     fn read(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
-        let d = registry::Descriptor {
-            media_type: descriptor.media_type.clone(),
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
-            platform: None,
-            annotations: None,
-        };
         Ok(registry::fetch_blob(
             self.client,
             self.reference,
-            &d,
+            descriptor,
             &self.store,
         )?)
     }

@@ -110,14 +110,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     if let Some(target) = &push {
         progress.step(&format!("pushing {target}"));
-        let top = registry::Descriptor {
-            media_type: image.top.media_type.clone(),
-            digest: image.top.digest.clone(),
-            size: image.top.size,
-            platform: None,
-            annotations: None,
-        };
-        let digest = registry::push_image(&client, cache.root(), &top, target)
+        let digest = registry::push_image(&client, cache.root(), &image.top, target)
             .with_context(|| format!("pushing {target}"))?;
         reports.push(OutputReport {
             kind: "registry".into(),
@@ -170,14 +163,7 @@ fn push_sbom(
     let tag = referrer::referrers_tag(&image.top.digest);
     let tagged = target.with_tag(Some(&tag));
     tracing::info!("attaching the SBOM to {target} as {}", artifact.digest);
-    let top = registry::Descriptor {
-        media_type: index.media_type.clone(),
-        digest: index.digest.clone(),
-        size: index.size,
-        platform: None,
-        annotations: None,
-    };
-    registry::push_image(client, cache.root(), &top, &tagged)
+    registry::push_image(client, cache.root(), &index, &tagged)
         .with_context(|| format!("pushing the SBOM to {tagged}"))?;
     Ok(OutputReport {
         kind: "sbom".into(),

@@ -17,10 +17,6 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (sources, platforms) = plan::npm_inputs(&args.spec)?;
-    let platforms: Vec<npm::Platform> = platforms
-        .iter()
-        .map(|p| npm::Platform::new(&p.os, &p.architecture))
-        .collect();
     let client = NpmClient::new(NpmConfig::load(&std::env::current_dir()?)?)?;
     let (path, lock) = npm::lock::write_for_spec(&args.spec, &sources, &platforms, &client)?;
     for entry in &lock.npm {

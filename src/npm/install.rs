@@ -26,9 +26,10 @@ use crate::layer::entry::{Content, Entry, EntryKind, LayerPath, PathError, Tree}
 use super::cache::{CacheError, NpmCache};
 use super::integrity::Integrity;
 use super::lock::{NativePackage, PinnedPackage, Resolved};
-use super::platform::{Libc, Platform, PlatformError};
+use super::platform::{PlatformError, npm_cpu, npm_os};
 use super::registry::NpmClient;
 use super::{GLOBAL_NODE_MODULES, NpmSource};
+use crate::platform::{Libc, Platform};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -184,12 +185,12 @@ fn is_elf(path: &Path) -> Result<bool, InstallError> {
 /// the source's options and the mtime they make a cache key for the layer.
 pub fn tarball_integrities(resolved: &Resolved, platform: &Platform, libc: Libc) -> Vec<Integrity> {
     let mut out = vec![resolved.package.integrity.clone()];
-    if let Ok(cpu) = platform.npm_cpu() {
+    if let Ok(cpu) = npm_cpu(platform) {
         out.extend(
             resolved
                 .native
                 .iter()
-                .filter(|n| n.serves(platform.npm_os(), cpu, Some(libc.npm_name())))
+                .filter(|n| n.serves(npm_os(platform), cpu, Some(libc.npm_name())))
                 .map(|n| n.package.integrity.clone()),
         );
     }
@@ -361,8 +362,8 @@ fn select_native<'a>(
     platform: &Platform,
     libc: Libc,
 ) -> Result<&'a NativePackage, InstallError> {
-    let os = platform.npm_os();
-    let cpu = platform.npm_cpu()?;
+    let os = npm_os(platform);
+    let cpu = npm_cpu(platform)?;
     let listed: Vec<&NativePackage> = resolved
         .native
         .iter()

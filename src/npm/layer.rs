@@ -5,10 +5,11 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, anyhow};
 
-use super::{Libc, Lockfile, NpmCache, NpmClient, NpmConfig, NpmPackageRecord, Platform};
+use super::{Lockfile, NpmCache, NpmClient, NpmConfig, NpmPackageRecord};
 use crate::build::LayerResolver;
 use crate::layer::Tree;
 use crate::plan::{LayerPlan, LayerSource, PlatformPlan};
+use crate::platform::Libc;
 
 /// Resolves npm layers; the registry client is made on first use, so
 /// builds without npm layers never read any npm configuration.
@@ -65,19 +66,19 @@ impl LayerResolver for NpmLayers {
                 source.package
             )
         };
-        let platform = Platform::new(&pp.platform.os, &pp.platform.architecture);
+        let platform = &pp.platform;
         let libc: Libc = match (source.libc().with_context(context)?, libc) {
             (Some(own), _) => own,
             (None, Some(base)) => base.parse().with_context(context)?,
             (None, None) => Libc::Glibc,
         };
         let client = self.client().with_context(context)?;
-        let resolved = super::resolve_for_build(source, self.lock.as_ref(), &platform, client)
+        let resolved = super::resolve_for_build(source, self.lock.as_ref(), platform, client)
             .with_context(context)?;
         let (tree, records) = super::build_tree(
             source,
             &resolved,
-            &platform,
+            platform,
             libc,
             epoch,
             &self.cache,

@@ -21,9 +21,10 @@ use url::Url;
 use super::NpmSource;
 use super::integrity::{Integrity, IntegrityError};
 use super::packument::{PackageVersion, Requested, ResolveError};
-use super::platform::{Platform, PlatformError, list_allows};
+use super::platform::{PlatformError, list_allows, npm_cpu, npm_os};
 use super::registry::{NpmClient, RegistryError};
 use super::semver::Version;
+use crate::platform::Platform;
 
 const LOCK_VERSION: u32 = 1;
 
@@ -317,7 +318,7 @@ fn resolve_native(
         };
         let mut wanted = false;
         for platform in platforms {
-            wanted |= native.serves(platform.npm_os(), platform.npm_cpu()?, None);
+            wanted |= native.serves(npm_os(platform), npm_cpu(platform)?, None);
         }
         if wanted {
             out.push(native);

@@ -33,10 +33,11 @@ pub use config::NpmConfig;
 pub use install::{NpmPackageRecord, build_tree};
 pub use integrity::Integrity;
 pub use lock::{Lockfile, Resolved, resolve_for_build};
-pub use platform::{Libc, Platform, detect_libc, detect_libc_in_dir};
 pub use registry::NpmClient;
 
 use serde::{Deserialize, Serialize};
+
+use crate::platform::{Libc, LibcError};
 
 pub const DEFAULT_BIN_DIR: &str = "/usr/local/bin";
 /// Where `npm install -g` puts packages with the usual `/usr/local` prefix.
@@ -76,7 +77,7 @@ impl NpmSource {
     }
 
     /// The `libc` the spec names, if any.
-    pub fn libc(&self) -> Result<Option<Libc>, platform::PlatformError> {
+    pub fn libc(&self) -> Result<Option<Libc>, LibcError> {
         self.libc.as_deref().map(str::parse).transpose()
     }
 }

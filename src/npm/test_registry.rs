@@ -160,9 +160,8 @@ mod tests {
     use crate::npm::install::{InstallError, tarball_integrities};
     use crate::npm::lock::{LockError, Lockfile, resolve, write_for_spec};
     use crate::npm::registry::{RegistryError, RetryPolicy};
-    use crate::npm::{
-        Integrity, Libc, NpmCache, NpmClient, NpmSource, Platform, build_tree, resolve_for_build,
-    };
+    use crate::npm::{Integrity, NpmCache, NpmClient, NpmSource, build_tree, resolve_for_build};
+    use crate::platform::{Libc, Platform};
 
     /// Platform packages listed in an unhelpful order: musl before glibc,
     /// arm64 before x64, a darwin one in between.

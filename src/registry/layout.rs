@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use super::error::RegistryError;
-use super::manifest::{Descriptor, Index, Manifest, Versioned};
+use super::manifest::{Index, Manifest, Versioned};
 use super::mediatype;
 use crate::digest::Digest;
-
-/// The annotation that names an `index.json` entry.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use crate::image::{Descriptor, REF_NAME};
 
 /// A manifest or index to push, with its exact bytes.
 pub struct ManifestBlob {
@@ -74,10 +72,7 @@ impl Layout {
         let bytes = std::fs::read(&path).map_err(|source| RegistryError::Io { path, source })?;
         let index: Index = serde_json::from_slice(&bytes)
             .map_err(|e| self.error(format!("index.json is not a valid image index: {e}")))?;
-        let named = |d: &&Descriptor| {
-            let name = d.annotations.as_ref().and_then(|a| a.get(REF_NAME));
-            name.map(String::as_str) == ref_name
-        };
+        let named = |d: &&Descriptor| d.annotations.get(REF_NAME).map(String::as_str) == ref_name;
         let mut candidates: Vec<&Descriptor> = match ref_name {
             Some(_) => index.manifests.iter().filter(named).collect(),
             None => index.manifests.iter().collect(),

@@ -16,6 +16,8 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// Not in Docker's schema 2 specification, but written by some tools.
+pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
 pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
@@ -41,6 +43,7 @@ pub fn is_manifest(media_type: &str) -> bool {
 pub fn to_oci(media_type: &str) -> &str {
     match media_type {
         DOCKER_LAYER_GZIP | DOCKER_FOREIGN_LAYER_GZIP => OCI_LAYER_GZIP,
+        DOCKER_LAYER_ZSTD => OCI_LAYER_ZSTD,
         DOCKER_LAYER_TAR => OCI_LAYER_TAR,
         DOCKER_CONFIG => OCI_CONFIG,
         DOCKER_MANIFEST => OCI_MANIFEST,

@@ -8,18 +8,20 @@
 //! served.
 
 use std::io::Read;
-use std::sync::Mutex;
 
 use reqwest::{Method, StatusCode};
 
 use super::auth::pull_scope;
 use super::client::Client;
 use super::error::RegistryError;
-use super::manifest::{Descriptor, Index, Manifest, Platform, Versioned};
+use super::manifest::{Index, Manifest, Versioned};
 use super::mediatype;
+use super::parallel::for_each_parallel;
 use super::reference::Reference;
 use super::transport::Call;
 use crate::digest::Digest;
+use crate::image::Descriptor;
+use crate::platform::Platform;
 use crate::store::BlobStore;
 
 /// Manifests larger than this are refused (the distribution spec suggests
@@ -50,13 +52,7 @@ pub fn pull_image(
     platform: &Platform,
     store: &BlobStore,
 ) -> Result<PulledImage, RegistryError> {
-    let puller = Puller {
-        client,
-        registry: reference.api_host(),
-        repository: &reference.repository,
-        scopes: vec![pull_scope(&reference.repository)],
-        store,
-    };
+    let puller = Puller::new(client, reference, store);
     let (mut digest, mut media_type, mut bytes) =
         puller.fetch_manifest(&reference.manifest_reference(), reference.digest.as_ref())?;
     if mediatype::is_index(&media_type) {
@@ -90,13 +86,7 @@ pub fn fetch_manifest(
     reference: &Reference,
     store: &BlobStore,
 ) -> Result<(Digest, String, Vec<u8>), RegistryError> {
-    let puller = Puller {
-        client,
-        registry: reference.api_host(),
-        repository: &reference.repository,
-        scopes: vec![pull_scope(&reference.repository)],
-        store,
-    };
+    let puller = Puller::new(client, reference, store);
     puller.fetch_manifest(&reference.manifest_reference(), reference.digest.as_ref())
 }
 
@@ -108,13 +98,7 @@ pub fn fetch_blob(
     descriptor: &Descriptor,
     store: &BlobStore,
 ) -> Result<Vec<u8>, RegistryError> {
-    let puller = Puller {
-        client,
-        registry: reference.api_host(),
-        repository: &reference.repository,
-        scopes: vec![pull_scope(&reference.repository)],
-        store,
-    };
+    let puller = Puller::new(client, reference, store);
     if mediatype::is_index(&descriptor.media_type) || mediatype::is_manifest(&descriptor.media_type)
     {
         let (_, _, bytes) =
@@ -150,7 +134,17 @@ struct Puller<'a> {
     store: &'a BlobStore,
 }
 
-impl Puller<'_> {
+impl<'a> Puller<'a> {
+    fn new(client: &'a Client, reference: &'a Reference, store: &'a BlobStore) -> Self {
+        Puller {
+            client,
+            registry: reference.api_host(),
+            repository: &reference.repository,
+            scopes: vec![pull_scope(&reference.repository)],
+            store,
+        }
+    }
+
     fn protocol(&self, what: String) -> RegistryError {
         RegistryError::Protocol {
             registry: self.registry.to_string(),
@@ -199,10 +193,7 @@ impl Puller<'_> {
         )?;
         let call = Call::new(self.registry, &self.scopes, Method::GET, url.clone())
             .header("Accept", mediatype::MANIFEST_ACCEPT.join(", "));
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "GET", &url, response, &[StatusCode::OK])?;
+        let response = self.client.send(&call, &[StatusCode::OK])?;
         let served_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -286,29 +277,7 @@ impl Puller<'_> {
     }
 
     fn fetch_blobs(&self, blobs: &[Descriptor]) -> Result<(), RegistryError> {
-        let queue = Mutex::new(blobs.iter());
-        let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..PARALLEL_DOWNLOADS.min(blobs.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-                        let Some(blob) = next else { break };
-                        if let Err(e) = self.fetch_blob(blob) {
-                            failure
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(e);
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        for_each_parallel(blobs, PARALLEL_DOWNLOADS, |blob| self.fetch_blob(blob))
     }
 
     /// `GET /v2/<name>/blobs/<digest>` into the store, unless it is there.
@@ -326,10 +295,7 @@ impl Puller<'_> {
         let mut attempt = 0;
         loop {
             let call = Call::new(self.registry, &self.scopes, Method::GET, url.clone());
-            let response = self.client.execute(&call)?;
-            let response =
-                self.client
-                    .expect(self.registry, "GET", &url, response, &[StatusCode::OK])?;
+            let response = self.client.send(&call, &[StatusCode::OK])?;
             let what = format!("blob {} from {}", blob.digest, self.registry);
             attempt += 1;
             match self

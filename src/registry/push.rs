@@ -9,7 +9,6 @@
 //! `PATCH`es when the registry refuses a single large body.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -19,10 +18,11 @@ use super::client::Client;
 use super::error::RegistryError;
 use super::layout::{Layout, ManifestBlob, PushPlan};
 use super::location;
-use super::manifest::Descriptor;
+use super::parallel::for_each_parallel;
 use super::reference::Reference;
 use super::transport::{Body, Call};
 use crate::digest::Digest;
+use crate::image::Descriptor;
 
 /// Uploads running at once.
 const PARALLEL_UPLOADS: usize = 4;
@@ -127,31 +127,10 @@ impl<'a> Pusher<'a> {
 
     /// Pushes `blobs` with a bounded number of threads; the first error wins.
     fn push_blobs(&self, layout: &Layout, blobs: &[Descriptor]) -> Result<(), RegistryError> {
-        let queue = Mutex::new(blobs.iter());
-        let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..PARALLEL_UPLOADS.min(blobs.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-                        let Some(blob) = next else { break };
-                        if failure.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
-                            break;
-                        }
-                        if let Err(e) = self.push_blob(&layout.blob_path(&blob.digest), blob) {
-                            failure
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(e);
-                        }
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        for_each_parallel(blobs, PARALLEL_UPLOADS, |blob| {
+            self.push_blob(&layout.blob_path(&blob.digest), blob)
+                .map(drop)
+        })
     }
 
     fn push_blob(&self, path: &Path, blob: &Descriptor) -> Result<BlobOutcome, RegistryError> {
@@ -211,11 +190,8 @@ impl<'a> Pusher<'a> {
     fn check_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"))?;
         let call = Call::new(self.registry, &self.scopes, Method::HEAD, url.clone());
-        let response = self.client.execute(&call)?;
         let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
-        let response = self
-            .client
-            .expect(self.registry, "HEAD", &url, response, &ok)?;
+        let response = self.client.send(&call, &ok)?;
         Ok(response.status() == StatusCode::OK)
     }
 
@@ -238,11 +214,8 @@ impl<'a> Pusher<'a> {
         }
         let call = Call::new(self.registry, &scopes, Method::POST, url.clone())
             .header("Content-Length", "0");
-        let response = self.client.execute(&call)?;
         let expected = [StatusCode::CREATED, StatusCode::ACCEPTED];
-        let response = self
-            .client
-            .expect(self.registry, "POST", &url, response, &expected)?;
+        let response = self.client.send(&call, &expected)?;
         if response.status() == StatusCode::CREATED && mount.is_some() {
             return Ok(Started::Mounted);
         }
@@ -279,10 +252,7 @@ impl<'a> Pusher<'a> {
         let call = Call::new(self.registry, &self.scopes, Method::PUT, url.clone())
             .header("Content-Type", "application/octet-stream")
             .body(body);
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "PUT", &url, response, &[StatusCode::CREATED])?;
+        let response = self.client.send(&call, &[StatusCode::CREATED])?;
         self.check_digest_header(&response, &blob.digest)
     }
 
@@ -306,24 +276,14 @@ impl<'a> Pusher<'a> {
                 .header("Content-Type", "application/octet-stream")
                 .header("Content-Range", format!("{offset}-{}", offset + len - 1))
                 .body(body);
-            let response = self.client.execute(&call)?;
-            let response = self.client.expect(
-                self.registry,
-                "PATCH",
-                &url,
-                response,
-                &[StatusCode::ACCEPTED],
-            )?;
+            let response = self.client.send(&call, &[StatusCode::ACCEPTED])?;
             url = self.location(&url, &response)?;
             offset += len;
         }
         let url = location::with_digest(&url, &blob.digest);
         let call = Call::new(self.registry, &self.scopes, Method::PUT, url.clone())
             .header("Content-Length", "0");
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "PUT", &url, response, &[StatusCode::CREATED])?;
+        let response = self.client.send(&call, &[StatusCode::CREATED])?;
         self.check_digest_header(&response, &blob.digest)
     }
 
@@ -333,10 +293,7 @@ impl<'a> Pusher<'a> {
         let call = Call::new(self.registry, &self.scopes, Method::PUT, url.clone())
             .header("Content-Type", manifest.media_type.clone())
             .body(Body::Bytes(manifest.bytes.clone()));
-        let response = self.client.execute(&call)?;
-        let response =
-            self.client
-                .expect(self.registry, "PUT", &url, response, &[StatusCode::CREATED])?;
+        let response = self.client.send(&call, &[StatusCode::CREATED])?;
         self.check_digest_header(&response, &manifest.digest)
     }
 

@@ -220,6 +220,22 @@ impl Client {
         }
     }
 
+    /// Sends `call` and checks that the status is one of `expected`.
+    pub(crate) fn send(
+        &self,
+        call: &Call,
+        expected: &[StatusCode],
+    ) -> Result<Response, RegistryError> {
+        let response = self.execute(call)?;
+        self.expect(
+            call.registry,
+            call.method.as_str(),
+            &call.url,
+            response,
+            expected,
+        )
+    }
+
     /// Turns a response whose status is not one of `expected` into an error
     /// naming the request, the status and the registry's own explanation.
     pub(crate) fn expect(

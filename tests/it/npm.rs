@@ -12,9 +12,9 @@ use jib_image::layer::entry::{Content, EntryKind, LayerPath};
 use jib_image::npm::config::process_env;
 use jib_image::npm::lock::{Lockfile, resolve};
 use jib_image::npm::{
-    Integrity, Libc, NpmCache, NpmClient, NpmConfig, NpmSource, Platform, build_tree,
-    resolve_for_build,
+    Integrity, NpmCache, NpmClient, NpmConfig, NpmSource, build_tree, resolve_for_build,
 };
+use jib_image::platform::{Libc, Platform};
 
 const PACKAGE: &str = "@anthropic-ai/claude-code";
 const VERSION: &str = "2.1.332";

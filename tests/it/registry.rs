@@ -6,8 +6,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use jib_image::digest::Digest;
+use jib_image::platform::Platform;
 use jib_image::registry::{
-    Client, ClientOptions, CredentialSources, Exchange, Platform, Reference, mediatype, pull_image,
+    Client, ClientOptions, CredentialSources, Exchange, Reference, mediatype, pull_image,
     push_layout,
 };
 use jib_image::store::BlobStore;
@@ -157,21 +158,10 @@ fn image_index_is_pushed_whole_and_pulled_per_platform() {
     );
 
     let store = BlobStore::open(work.path().join("store")).unwrap();
-    let arm = pull_image(
-        &client,
-        &target,
-        &Platform::new("linux", "arm64", None),
-        &store,
-    )
-    .unwrap();
+    let arm = pull_image(&client, &target, &Platform::new("linux", "arm64"), &store).unwrap();
     let config: serde_json::Value = serde_json::from_slice(&arm.config).unwrap();
     assert_eq!(config["architecture"], "arm64");
-    let missing = pull_image(
-        &client,
-        &target,
-        &Platform::new("linux", "s390x", None),
-        &store,
-    );
+    let missing = pull_image(&client, &target, &Platform::new("linux", "s390x"), &store);
     let err = missing.unwrap_err().to_string();
     assert!(
         err.contains("linux/s390x") && err.contains("linux/arm64"),
@@ -206,13 +196,7 @@ fn docker_schema2_image_pulls_with_oci_media_types() {
     let (client, log) = client(work.path(), ClientOptions::default());
     let store = BlobStore::open(work.path().join("store")).unwrap();
     let target = reference(&format!("{}/docker/app:v1", registry.host));
-    let pulled = pull_image(
-        &client,
-        &target,
-        &Platform::new("linux", "amd64", None),
-        &store,
-    )
-    .unwrap();
+    let pulled = pull_image(&client, &target, &Platform::new("linux", "amd64"), &store).unwrap();
 
     assert_eq!(pulled.manifest_digest, Digest::of(&raw));
     assert_eq!(pulled.config_descriptor.media_type, mediatype::OCI_CONFIG);
@@ -229,13 +213,7 @@ fn docker_schema2_image_pulls_with_oci_media_types() {
         "{}/docker/app@{}",
         registry.host, pulled.manifest_digest
     ));
-    let again = pull_image(
-        &client,
-        &pinned,
-        &Platform::new("linux", "amd64", None),
-        &store,
-    )
-    .unwrap();
+    let again = pull_image(&client, &pinned, &Platform::new("linux", "amd64"), &store).unwrap();
     assert_eq!(again.layers, pulled.layers);
     assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
 }
@@ -572,13 +550,7 @@ fn redirected_blob_downloads_leave_credentials_behind() {
     );
 
     let store = BlobStore::open(work.path().join("store")).unwrap();
-    let pulled = pull_image(
-        &client,
-        &target,
-        &Platform::new("linux", "amd64", None),
-        &store,
-    )
-    .unwrap();
+    let pulled = pull_image(&client, &target, &Platform::new("linux", "amd64"), &store).unwrap();
     assert_eq!(pulled.manifest_digest, image.digest);
     let downloads = storage.stats.forwarded.lock().unwrap().clone();
     assert_eq!(downloads.len(), 3, "config and two layers: {downloads:?}");
