@@ -253,11 +253,8 @@ impl<'a> Builder<'a> {
     }
 
     fn base(&self, plan: &Plan, pp: &PlatformPlan) -> Result<Base> {
-        let compression = plan.platforms[0]
-            .layers
-            .first()
-            .map_or(layer::Compression::Gzip, |l| l.compression);
-        let compression = plan_compression(plan).unwrap_or(compression);
+        // A rootfs becomes a layer of the spec's own compression.
+        let compression = plan.default_compression.unwrap_or(layer::Compression::Gzip);
         let mut base = match &pp.base {
             BaseSource::Scratch => Base {
                 description: "scratch".into(),
@@ -396,10 +393,6 @@ fn content_size(tree: &layer::Tree) -> u64 {
             _ => 0,
         })
         .sum()
-}
-
-fn plan_compression(plan: &Plan) -> Option<layer::Compression> {
-    plan.default_compression
 }
 
 fn describe_base(base: &BaseSource) -> String {
