@@ -15,33 +15,40 @@ jib="$repo/target/release/jib-image"
 spec="$repo/spec/jib.toml"
 work=$(mktemp -d /var/tmp/jib-bench.XXXXXX)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/jib-image"
-registry_pid=""
 
 cleanup() {
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
+  for pid in "${registry_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-# --- a registry of our own on a free loopback port --------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/registry"
-cat > "$work/registry/config.yml" <<YAML
+# --- registries of our own on free loopback ports ---------------------------
+# Every measured push goes to a fresh, empty registry: clients that remember
+# where blobs live (ours, and containers/image's blob-info cache) could
+# otherwise mount them from an earlier run instead of uploading.
+registry_pids=()
+fresh_registry() {
+  local port dir
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  dir="$work/registry-$port"
+  mkdir -p "$dir"
+  cat > "$dir/config.yml" <<YAML
 version: 0.1
 log:
   level: error
 storage:
   filesystem:
-    rootdirectory: $work/registry/data
+    rootdirectory: $dir/data
 http:
   addr: 127.0.0.1:$port
 YAML
-docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-reg="127.0.0.1:$port"
+  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+  registry_pids+=($!)
+  for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  reg="127.0.0.1:$port"
+}
 
 # --- podman/buildah settings that work on this kind of machine --------------
 printf '[containers]\ndefault_ulimits = []\n' > "$work/containers.conf"
@@ -85,19 +92,24 @@ for i in $(seq "$runs"); do
   say "run $i of $runs"
   # 1. cold build + push
   fresh_cache
+  fresh_registry
   measure jib_cold env XDG_CACHE_HOME="$work/xdg-$i" "$jib" build "$spec" --platform linux/amd64 -q --cache-dir "$work/cold" --push "$reg/jib-cold-$i:latest"
   # 2. no-op rebuild + push (same cache, same target)
   measure jib_noop env XDG_CACHE_HOME="$work/xdg-$i" "$jib" build "$spec" --platform linux/amd64 -q --cache-dir "$work/cold" --push "$reg/jib-cold-$i:latest"
   # zstd variant of 1.
   fresh_cache
+  fresh_registry
   measure jib_zstd_cold env XDG_CACHE_HOME="$work/xdg-z$i" "$jib" build "$spec" --platform linux/amd64 -q --compression zstd --cache-dir "$work/cold" --push "$reg/jib-zstd-$i:latest"
 
   rm -rf "$buildah_root"
+  fresh_registry
   measure buildah_cold sh -c "buildah ${buildah_flags[*]} bud -q --isolation chroot -t bench:$i -f '$here/Dockerfile' '$ctx' && buildah ${buildah_flags[*]} push -q --tls-verify=false bench:$i docker://$reg/buildah-$i:latest"
   measure buildah_noop sh -c "buildah ${buildah_flags[*]} bud -q --isolation chroot -t bench:$i -f '$here/Dockerfile' '$ctx' && buildah ${buildah_flags[*]} push -q --tls-verify=false bench:$i docker://$reg/buildah-$i:latest"
 
   # 3. push of a built layout to an empty repository
+  fresh_registry
   measure jib_push env XDG_CACHE_HOME="$work/xdg-p$i" "$jib" push -q "oci:$work/warmup:latest" "$reg/push-jib-$i:latest"
+  fresh_registry
   measure skopeo_push skopeo copy -q --dest-tls-verify=false "oci:$work/warmup:latest" "docker://$reg/push-skopeo-$i:latest"
 
   # 4. compressing the 402 MB layer
