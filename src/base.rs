@@ -112,13 +112,19 @@ pub fn rootfs_tarball(
     path: &Path,
     compression: Compression,
     cache: &Cache,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<Base, BaseError> {
     let input = cache
         .file_digest(path)
         .map_err(|e| base_error(path, e.to_string()))?;
     let key = Digest::of(format!("rootfs-tar/v1 {input} {compression:?}").as_bytes());
     cached_rootfs(path, &key, cache, || {
-        let (blob, facts) = tarball_layer(path, compression, cache)?;
+        let id = format!("rootfs {}", path.display());
+        let total = std::fs::metadata(path).ok().map(|m| m.len());
+        reporter.start(&id, &format!("{id}: compressing"), total);
+        let written = tarball_layer(path, compression, cache, reporter, &id);
+        reporter.finish(&id);
+        let (blob, facts) = written?;
         // The cache key names the bytes hashed before the layer was written;
         // a tarball replaced meanwhile must not be cached under it.
         let after = cache
@@ -175,15 +181,18 @@ fn tarball_layer(
     path: &Path,
     compression: Compression,
     cache: &Cache,
+    reporter: &dyn crate::progress::Reporter,
+    id: &str,
 ) -> Result<(LayerBlob, RootfsFacts), BaseError> {
     let mut facts = RootfsFacts::default();
     let mut failure: Option<String> = None;
     let blob = layer::write_stream(compression, &cache.blobs, |out| {
+        // Progress counts the tar stream: the file's size when it is plain.
         let reader = open_tarball(path)?;
         let mut tail = Tail {
             reader: Tee {
                 reader,
-                writer: out,
+                writer: crate::progress::CountingWriter::new(out, reporter, id),
             },
             tail: Vec::new(),
             total: 0,

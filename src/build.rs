@@ -260,7 +260,9 @@ impl<'a> Builder<'a> {
                 description: "scratch".into(),
                 ..Base::default()
             },
-            BaseSource::RootfsTar(path) => base::rootfs_tarball(path, compression, self.cache)?,
+            BaseSource::RootfsTar(path) => {
+                base::rootfs_tarball(path, compression, self.cache, self.reporter)?
+            }
             BaseSource::RootfsDir(path) => {
                 base::rootfs_dir(path, compression, plan.epoch, self.cache)?
             }
@@ -330,7 +332,7 @@ impl<'a> Builder<'a> {
         tracing::debug!("layer {}: writing {} entries", l.name, tree.len());
         let text = format!("layer {}: {}", l.name, describe_layer(l, &tree));
         let id = format!("layer {} {}", l.name, pp.platform);
-        self.reporter.start(&id, &text, Some(content_size(&tree)));
+        self.reporter.start(&id, &text, Some(tar_size(&tree)));
         let blob = layer::write_stream(l.compression, &self.cache.blobs, |out| {
             let mut counting = progress::CountingWriter::new(out, self.reporter, &id);
             layer::tar::write_tree(&tree, &mut counting)
@@ -386,6 +388,19 @@ fn describe_layer(l: &LayerPlan, tree: &layer::Tree) -> String {
 }
 
 /// The bytes of file content in `tree` (the tar stream is a little more).
+/// The length of the tar stream of `tree` (PAX headers aside), which the
+/// progress of writing a layer counts.
+fn tar_size(tree: &layer::Tree) -> u64 {
+    let blocks: u64 = tree
+        .values()
+        .map(|e| match e.kind {
+            layer::EntryKind::File { size, .. } => 1 + size.div_ceil(512),
+            _ => 1,
+        })
+        .sum();
+    (blocks + 2) * 512
+}
+
 fn content_size(tree: &layer::Tree) -> u64 {
     tree.values()
         .map(|e| match e.kind {

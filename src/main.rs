@@ -55,7 +55,10 @@ fn main() -> ExitCode {
         Command::Lock(args) => cli::lock::run(args),
         Command::Cache(args) => cli::cache::run(args),
         Command::Creds(args) => cli::creds::run(args),
-        Command::Push(args) => cli::push::run(args),
+        Command::Push(mut args) => {
+            args.quiet = cli.quiet;
+            cli::push::run(args)
+        }
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Completions(args) => cli::completions::completions(args, Cli::command()),

@@ -53,6 +53,37 @@ impl<W: Write> Write for CountingWriter<'_, W> {
     }
 }
 
+/// A reader that reports every byte read through it as progress of task
+/// `id`; owned, so that it can be an HTTP request body.
+pub struct CountingReader<R> {
+    inner: R,
+    reporter: std::sync::Arc<dyn Reporter>,
+    id: String,
+}
+
+impl<R: io::Read> CountingReader<R> {
+    pub fn new(inner: R, reporter: std::sync::Arc<dyn Reporter>, id: String) -> Self {
+        CountingReader {
+            inner,
+            reporter,
+            id,
+        }
+    }
+}
+
+impl<R: io::Read> io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.reporter.advance(&self.id, n as u64);
+        Ok(n)
+    }
+}
+
+/// The task id under which the upload of blob `hex` is reported.
+pub fn upload_id(hex: &str) -> String {
+    format!("upload {hex}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

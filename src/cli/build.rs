@@ -94,10 +94,10 @@ pub fn run(args: Args) -> Result<()> {
 
     let cache_dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
     let cache = Cache::open(&cache_dir)?;
-    let client = Client::new(&args.registry.client_options()?)?;
-    let progress = super::progress::Progress::for_stderr(args.quiet);
+    let progress = std::sync::Arc::new(super::progress::Progress::for_stderr(args.quiet));
+    let client = Client::new(&args.registry.client_options()?)?.with_reporter(progress.clone());
     let mut builder = Builder::new(&cache);
-    builder.reporter = &progress;
+    builder.reporter = &*progress;
     builder.puller = Some(&client);
     let npm = jib_image::npm::layer::NpmLayers::new(cache.root(), &args.spec)?;
     builder.resolver = Some(&npm);

@@ -60,6 +60,9 @@ pub struct Args {
     pub target: String,
     #[command(flatten)]
     pub registry: RegistryFlags,
+    /// Set from the global `-q`: no progress on stderr.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// `oci:DIR[:REF]` as a directory and an optional entry name. A `:` starts
@@ -79,7 +82,8 @@ fn parse_source(source: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (dir, name) = parse_source(&args.source)?;
     let target: Reference = args.target.parse()?;
-    let client = Client::new(&args.registry.client_options()?)?;
+    let progress = std::sync::Arc::new(super::progress::Progress::for_stderr(args.quiet));
+    let client = Client::new(&args.registry.client_options()?)?.with_reporter(progress);
     let digest = registry::push_layout(&client, &dir, name.as_deref(), &target)
         .with_context(|| format!("pushing {} to {target}", dir.display()))?;
     super::print_line(&digest)?;

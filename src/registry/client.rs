@@ -80,6 +80,8 @@ pub struct Client {
     pub(crate) record: BlobRecord,
     observer: Option<Observer>,
     timeout: Duration,
+    /// Told how far each blob upload has got.
+    pub(crate) reporter: Option<std::sync::Arc<dyn crate::progress::Reporter>>,
 }
 
 impl Client {
@@ -117,6 +119,7 @@ impl Client {
             auth: Mutex::new(HashMap::new()),
             record: BlobRecord::load(record_path),
             observer: None,
+            reporter: None,
             timeout,
         })
     }
@@ -130,6 +133,12 @@ impl Client {
     /// Calls `observer` after every HTTP exchange.
     pub fn with_observer(mut self, observer: impl Fn(&Exchange) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Reports the bytes of every blob upload to `reporter`.
+    pub fn with_reporter(mut self, reporter: Arc<dyn crate::progress::Reporter>) -> Self {
+        self.reporter = Some(reporter);
         self
     }
 

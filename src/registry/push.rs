@@ -134,7 +134,16 @@ impl<'a> Pusher<'a> {
     }
 
     fn push_blob(&self, path: &Path, blob: &Descriptor) -> Result<BlobOutcome, RegistryError> {
-        let outcome = self.push_blob_steps(path, blob)?;
+        let id = crate::progress::upload_id(blob.digest.hex());
+        if let Some(reporter) = &self.client.reporter {
+            let text = format!("pushing blob {}", short(&blob.digest));
+            reporter.start(&id, &text, Some(blob.size));
+        }
+        let outcome = self.push_blob_steps(path, blob);
+        if let Some(reporter) = &self.client.reporter {
+            reporter.finish(&id);
+        }
+        let outcome = outcome?;
         tracing::debug!("blob {}: {outcome:?}", blob.digest);
         self.client
             .record
@@ -332,4 +341,9 @@ fn refuses_single_body(error: &RegistryError) -> bool {
                 | StatusCode::NOT_IMPLEMENTED
         )
     )
+}
+
+/// `sha256:0123456789ab`: enough of a digest to tell blobs apart on screen.
+fn short(digest: &Digest) -> String {
+    format!("{}:{}", digest.algorithm(), &digest.hex()[..12])
 }

@@ -161,9 +161,22 @@ impl Client {
                 };
                 let mut file = File::open(path).map_err(io)?;
                 file.seek(SeekFrom::Start(*offset)).map_err(io)?;
-                request
-                    .timeout(self.upload_timeout(*len))
-                    .body(reqwest::blocking::Body::sized(file.take(*len), *len))
+                let body = match &self.reporter {
+                    Some(reporter) => {
+                        let hex = path
+                            .file_name()
+                            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                        let id = crate::progress::upload_id(&hex);
+                        let counted = crate::progress::CountingReader::new(
+                            file.take(*len),
+                            reporter.clone(),
+                            id,
+                        );
+                        reqwest::blocking::Body::sized(counted, *len)
+                    }
+                    None => reqwest::blocking::Body::sized(file.take(*len), *len),
+                };
+                request.timeout(self.upload_timeout(*len)).body(body)
             }
         })
     }
