@@ -56,7 +56,7 @@ pub struct Args {
     /// Write the image's SBOM (SPDX 2.3 JSON) to FILE.
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
-    /// Do not attach the SBOM to a pushed image as a referrer.
+    /// Write no SBOM beside the outputs and attach none to a pushed image.
     #[arg(long)]
     pub no_sbom: bool,
     #[command(flatten)]
@@ -118,11 +118,17 @@ pub fn run(args: Args) -> Result<()> {
             digest,
         });
     }
-    let wants_sbom = args.sbom.is_some() || (push.is_some() && !args.no_sbom);
+    // The SBOM goes where asked, beside every file or directory output,
+    // and with a push; `--no-sbom` keeps it to `--sbom FILE` alone.
+    let mut sbom_paths: Vec<PathBuf> = args.sbom.iter().cloned().collect();
+    if !args.no_sbom {
+        sbom_paths.extend(outputs.iter().filter_map(|o| o.sbom_path()));
+    }
+    let wants_sbom = !sbom_paths.is_empty() || (push.is_some() && !args.no_sbom);
     if wants_sbom {
         let records = npm.records.lock().expect("records lock").clone();
         let document = sbom::document(&image, &plan, &records, &cache)?;
-        if let Some(path) = &args.sbom {
+        for path in &sbom_paths {
             cache::write_atomic(path, &document)
                 .with_context(|| format!("writing the SBOM {}", path.display()))?;
         }

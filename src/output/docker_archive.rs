@@ -51,6 +51,10 @@ impl Output for DockerArchiveOutput {
         }
     }
 
+    fn sbom_path(&self) -> Option<std::path::PathBuf> {
+        Some(super::beside(&self.file))
+    }
+
     fn write(&self, image: &BuiltImage, store: &BlobStore) -> Result<OutputReport> {
         if image.manifests.len() > 1 {
             let platforms: Vec<String> = image

@@ -37,6 +37,10 @@ impl Output for LayoutOutput {
         format!("oci:{}:{}", self.dir.display(), self.reference)
     }
 
+    fn sbom_path(&self) -> Option<std::path::PathBuf> {
+        Some(super::beside(&self.dir))
+    }
+
     fn write(&self, image: &BuiltImage, store: &BlobStore) -> Result<OutputReport> {
         write_layout(&self.dir, &self.reference, image, store)
             .with_context(|| format!("writing {}", self.describe()))?;

@@ -27,6 +27,10 @@ pub struct OutputReport {
 pub trait Output {
     /// The destination as the user wrote it.
     fn describe(&self) -> String;
+    /// Where the image's SBOM goes beside this output, if anywhere.
+    fn sbom_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Writes the image; all its blobs are in `store`.
     fn write(&self, image: &BuiltImage, store: &BlobStore) -> Result<OutputReport>;
 }
@@ -113,6 +117,13 @@ fn check_repo_tag(value: &str, name: Option<&str>) -> Result<()> {
         Ok(_) => bail!("output '{value}': a docker-archive name takes a tag, not a digest"),
         Err(e) => bail!("output '{value}': {e}"),
     }
+}
+
+/// `PATH.spdx.json`: the SBOM's place beside a file or directory output.
+pub fn beside(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".spdx.json");
+    path.with_file_name(name)
 }
 
 #[cfg(test)]

@@ -38,6 +38,10 @@ impl Output for OciArchiveOutput {
         format!("oci-archive:{}:{}", self.file.display(), self.reference)
     }
 
+    fn sbom_path(&self) -> Option<std::path::PathBuf> {
+        Some(super::beside(&self.file))
+    }
+
     fn write(&self, image: &BuiltImage, store: &BlobStore) -> Result<OutputReport> {
         layout_members(image, &self.reference)
             .write(&self.file, store)

@@ -1445,7 +1445,11 @@ fn failed_builds_leave_the_old_layout_and_no_temporary_files() {
         before
     );
     assert_eq!(only_image(&outputs.join("image")).digest.to_string(), good);
-    assert_eq!(leftovers(&outputs, &["image"]), Vec::<String>::new());
+    // The good build wrote its SBOM beside the layout; nothing else stays.
+    assert_eq!(
+        leftovers(&outputs, &["image", "image.spdx.json"]),
+        Vec::<String>::new()
+    );
 
     // An output that is not a layout is not replaced.
     p.write("outputs/notes/keep.txt", "mine\n");
@@ -1461,7 +1465,7 @@ fn failed_builds_leave_the_old_layout_and_no_temporary_files() {
     let line = error_line(&p.build_fails("spec.toml", "outputs/file/image"));
     assert!(line.contains("outputs/file"), "{line}");
     assert_eq!(
-        leftovers(&outputs, &["image", "notes", "file"]),
+        leftovers(&outputs, &["image", "image.spdx.json", "notes", "file"]),
         Vec::<String>::new()
     );
 }
