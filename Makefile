@@ -25,6 +25,9 @@ HOST_ARCH := $(shell dpkg --print-architecture)
 FOREIGN := $(filter-out $(HOST_ARCH),$(PLATFORMS))
 
 CARGO ?= cargo
+# layers/entrypoint.toml takes the shims from target/: keep cargo's output
+# there whatever the user's environment says.
+export CARGO_TARGET_DIR := $(CURDIR)/target
 MUSL := x86_64-unknown-linux-musl
 rust_target = $(if $(filter arm64,$(1)),aarch64,x86_64)-unknown-linux-musl
 RUST_TARGETS := $(foreach p,$(PLATFORMS),$(call rust_target,$(p)))
