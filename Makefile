@@ -16,6 +16,9 @@ SHELL := /bin/bash
 
 REGISTRY ?= 127.0.0.1:5000
 TAG ?= latest
+# Extra flags for `jib-image build`, such as --insecure, --ca-cert FILE or
+# --username NAME --password-stdin for a registry that needs them.
+JIB_FLAGS ?=
 IMAGE := $(REGISTRY)/james-in-a-box:$(TAG)
 LOCAL_REGISTRY := 127.0.0.1:5000
 SUITE ?= bookworm
@@ -41,22 +44,27 @@ REGISTRY_DIR := build/registry
 # must not be replaced).
 NPM_PACKAGE := $(if $(shell command -v npm),,npm)
 BUILD_PACKAGES := ca-certificates curl git gcc libc6-dev pkg-config $(NPM_PACKAGE)
-BASE_PACKAGES := mmdebstrap debian-archive-keyring $(if $(FOREIGN),qemu-user-static binfmt-support)
+# mmdebstrap only recommends arch-test, and podman catatonit (its --init),
+# and deps.sh installs no recommendations: both are named here.
+EMULATION_PACKAGES := $(if $(FOREIGN),qemu-user-static binfmt-support arch-test)
+BASE_PACKAGES := mmdebstrap debian-archive-keyring $(EMULATION_PACKAGES)
 REGISTRY_PACKAGES := docker-registry curl
-SMOKE_PACKAGES := podman runc uidmap $(if $(FOREIGN),qemu-user-static binfmt-support)
+SMOKE_PACKAGES := podman runc uidmap catatonit $(EMULATION_PACKAGES)
 BENCH_PACKAGES := buildah podman runc uidmap skopeo pigz time docker-registry python3
 TEST_PACKAGES := $(BUILD_PACKAGES) $(BASE_PACKAGES) $(REGISTRY_PACKAGES) $(SMOKE_PACKAGES) \
-	skopeo umoci apache2-utils
+	skopeo umoci oci-image-tool apache2-utils
 
 .PHONY: image test base registry registry-stop smoke shim build deps clean bench
 
 image: deps build shim base registry
 	@mkdir -p build
-	$(JIB) build spec/jib.toml $(PLATFORM_FLAGS) --push $(IMAGE) --digest-file build/image.digest >/dev/null
+	$(JIB) build spec/jib.toml $(PLATFORM_FLAGS) $(JIB_FLAGS) --push $(IMAGE) \
+		--digest-file build/image.digest >/dev/null
 	@echo "pushed $(IMAGE)@$$(cat build/image.digest)"
 
 deps:
-	@scripts/deps.sh $(BUILD_PACKAGES) $(BASE_PACKAGES) $(REGISTRY_PACKAGES)
+	@scripts/deps.sh $(BUILD_PACKAGES) $(BASE_PACKAGES) \
+		$(if $(filter $(LOCAL_REGISTRY),$(REGISTRY)),$(REGISTRY_PACKAGES))
 	@scripts/targets.sh $(RUST_TARGETS)
 
 build:
@@ -97,8 +105,11 @@ smoke:
 
 # The behaviour tests run the static shim in containers, so it is built
 # first; `--all-targets` takes in tests/it as well as the unit tests.
+# arm64 emulation is turned on when we may (as root); without it the arm64
+# tests skip, or fail when CI is set.
 test: shim
 	@scripts/deps.sh $(TEST_PACKAGES)
+	-@$(if $(FOREIGN),scripts/binfmt.sh $(FOREIGN))
 	$(CARGO) test --locked --all-targets
 
 # Side-by-side benchmarks against buildah, skopeo, pigz and gzip, on the

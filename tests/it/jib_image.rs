@@ -58,26 +58,6 @@ fn shim() -> PathBuf {
     own_target.join(MUSL).join("shim/jib-entrypoint")
 }
 
-/// A minbase Debian rootfs tarball, cached by `scripts/base.sh`.
-fn minbase(scratch: &Path) -> PathBuf {
-    let empty_list = scratch.join("no-packages.txt");
-    std::fs::write(&empty_list, "").unwrap();
-    let link = scratch.join("minbase.tar");
-    let output = Command::new(Path::new(REPO).join("scripts/base.sh"))
-        .env("VARIANT", "minbase")
-        .arg("bookworm")
-        .arg(&empty_list)
-        .arg(&link)
-        .output()
-        .expect("running scripts/base.sh");
-    assert!(
-        output.status.success(),
-        "scripts/base.sh failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    link
-}
-
 /// `spec/jib.toml`, rewritten into `scratch` to build over `base` with
 /// `shim`; layer files are the repository's, except the entrypoint's.
 fn write_test_spec(scratch: &Path, base: &Path, shim: &Path) -> PathBuf {
@@ -133,7 +113,7 @@ fn repository_spec_builds_and_unpacks() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let shim = shim();
-    let base = minbase(scratch.path());
+    let base = crate::support::rootfs::minbase_tar("amd64");
     let spec = write_test_spec(scratch.path(), &base, &shim);
 
     // npm tarballs are large and verified by integrity: share them.

@@ -3,8 +3,8 @@
 //! The shim is built here (`cargo build --profile shim --target
 //! x86_64-unknown-linux-musl --no-default-features`) into its own target
 //! directory, `<target>/shim-it`, so the build never waits on the lock of
-//! the `cargo test` running it. The rootfs is made once by `mmdebstrap
-//! --variant=minbase bookworm` (from the host's apt sources) and cached in
+//! the `cargo test` running it. The rootfs is the shared minbase tarball
+//! (`scripts/base.sh`, from the host's apt sources), unpacked once into
 //! `${XDG_CACHE_HOME:-~/.cache}/jib-image/test-rootfs`; every run mounts it
 //! as an overlay (`--rootfs DIR:O`), so the cache stays pristine, and binds
 //! the shim in read-only.
@@ -99,12 +99,18 @@ fn debian_rootfs() -> PathBuf {
     std::fs::create_dir_all(&cache).unwrap();
     let partial = cache.join(format!("test-rootfs.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
-    let status = Command::new("mmdebstrap")
-        .args(["--quiet", "--variant=minbase", "bookworm"])
+    std::fs::create_dir_all(&partial).unwrap();
+    // The shared minbase tarball (from the host's apt sources), unpacked
+    // with its owners and modes.
+    let tarball = crate::support::rootfs::minbase_tar("amd64");
+    let status = Command::new("tar")
+        .args(["--numeric-owner", "-xpf"])
+        .arg(&tarball)
+        .arg("-C")
         .arg(&partial)
         .status()
-        .expect("running mmdebstrap");
-    assert!(status.success(), "mmdebstrap failed");
+        .expect("running tar");
+    assert!(status.success(), "unpacking {} failed", tarball.display());
     if std::fs::rename(&partial, &rootfs).is_err() {
         // Another run finished first; its rootfs is as good as ours.
         let _ = std::fs::remove_dir_all(&partial);

@@ -17,35 +17,29 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// A Debian bookworm minbase rootfs tarball for `arch` (Debian's name:
-/// `amd64`, `arm64`), made under a temporary name and renamed.
+/// `amd64`, `arm64`), made once by `scripts/base.sh` from the host's own
+/// apt sources and cached in the user's cache directory.
 pub fn minbase_tar(arch: &str) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = cache_dir();
-    let tar = dir.join(format!("test-minbase-{arch}.tar"));
-    if tar.is_file() {
-        return tar;
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    // mmdebstrap picks the output format from the extension: keep `.tar`.
-    let partial = dir.join(format!(
-        "test-minbase-{arch}.partial-{}.tar",
-        std::process::id()
-    ));
-    let status = Command::new("mmdebstrap")
-        .args([
-            "--quiet",
-            "--variant=minbase",
-            &format!("--arch={arch}"),
-            "bookworm",
-        ])
-        .arg(&partial)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .status()
-        .expect("running mmdebstrap");
-    assert!(status.success(), "mmdebstrap for {arch} failed");
-    std::fs::rename(&partial, &tar).unwrap();
-    tar
+    let scratch = tempfile::tempdir().unwrap();
+    let empty_list = scratch.path().join("no-packages.txt");
+    std::fs::write(&empty_list, "").unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(repo.join("scripts/base.sh"))
+        .env("VARIANT", "minbase")
+        .env("ARCH", arch)
+        .arg("bookworm")
+        .arg(&empty_list)
+        .arg(scratch.path().join("link.tar"))
+        .output()
+        .expect("running scripts/base.sh");
+    assert!(
+        out.status.success(),
+        "scripts/base.sh for {arch}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 /// The static shim for a Rust target, built into `<target>/shim-it` so the
