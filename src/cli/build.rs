@@ -34,7 +34,7 @@ pub struct Args {
     /// Compress every layer this way, whatever the spec says (gzip, zstd).
     #[arg(long, value_name = "KIND")]
     pub compression: Option<jib_image::layer::Compression>,
-    /// The build cache directory [default: $XDG_CACHE_HOME/jib-image].
+    /// The build cache directory [default: $XDG_CACHE_HOME/jib-image, else ~/.cache/jib-image].
     #[arg(long, value_name = "DIR", env = "JIB_IMAGE_CACHE")]
     pub cache_dir: Option<PathBuf>,
     /// Write the manifest (or index) digest alone to FILE.

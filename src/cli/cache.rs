@@ -21,7 +21,7 @@ pub enum Command {
         /// Keep what was used within this many days (0 removes everything).
         #[arg(long, default_value_t = 14)]
         keep_days: u64,
-        /// The build cache directory [default: $XDG_CACHE_HOME/jib-image].
+        /// The build cache directory [default: $XDG_CACHE_HOME/jib-image, else ~/.cache/jib-image].
         #[arg(long, value_name = "DIR", env = "JIB_IMAGE_CACHE")]
         cache_dir: Option<PathBuf>,
     },
