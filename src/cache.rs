@@ -258,6 +258,10 @@ pub struct PruneReport {
 /// than `older_than`, and leftovers of interrupted writes. Waits for running
 /// builds to finish first.
 pub fn prune(root: &Path, older_than: Duration) -> Result<PruneReport, CacheError> {
+    // Nothing to trim in a cache that was never made; do not make one.
+    if !root.exists() {
+        return Ok(PruneReport::default());
+    }
     let cache = Cache::open_locked(root, true)?;
     let now = SystemTime::now();
     let old = |meta: &fs::Metadata| {

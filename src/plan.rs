@@ -213,6 +213,8 @@ pub fn load_for(path: &Path, wanted: &[Platform]) -> Result<Plan, Error> {
         });
     }
 
+    check_config(path, &image.config)?;
+
     // `KEY=VALUE` is how the config stores a variable: a key holding '='
     // (or none at all) would read back as another variable.
     if let Some(key) = image
@@ -1078,6 +1080,35 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// Checks the config values a runtime would otherwise reject at start:
+/// `workdir` must be absolute, `user` is `user[:group]` (names or ids).
+fn check_config(path: &Path, config: &ConfigSpec) -> Result<(), Error> {
+    if let Some(workdir) = &config.workdir
+        && !workdir.starts_with('/')
+    {
+        return Err(plan_error(
+            path,
+            "config.workdir",
+            format!("'{workdir}' is not an absolute path"),
+        ));
+    }
+    if let Some(user) = &config.user {
+        let parts: Vec<&str> = user.split(':').collect();
+        if parts.len() > 2
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+        {
+            return Err(plan_error(
+                path,
+                "config.user",
+                format!("'{user}' is not user[:group]"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Without a base, nothing below a layer can own its parent directories, so
 /// they are written explicitly: as an earlier layer declared them, or 0755
 /// root (what a runtime would make). With a base they are left out, so that
@@ -1240,6 +1271,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("/opt is declared twice"), "{err}");
+    }
+
+    #[test]
+    fn config_workdir_and_user_are_checked() {
+        let f = Path::new("s.toml");
+        let config = |workdir: Option<&str>, user: Option<&str>| ConfigSpec {
+            workdir: workdir.map(str::to_string),
+            user: user.map(str::to_string),
+            ..ConfigSpec::default()
+        };
+        assert!(check_config(f, &config(Some("/work"), Some("1000:1000"))).is_ok());
+        assert!(check_config(f, &config(None, Some("sandboxed"))).is_ok());
+        assert!(check_config(f, &config(Some("work"), None)).is_err());
+        assert!(check_config(f, &config(None, Some("root:root:x"))).is_err());
+        assert!(check_config(f, &config(None, Some(""))).is_err());
     }
 
     #[test]
