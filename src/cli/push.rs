@@ -65,18 +65,14 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// `oci:DIR[:REF]` as a directory and an optional entry name. A `:` starts
-/// the name only when no `/` follows it, so directories may hold colons.
+/// `oci:DIR[:REF]` as a directory and an optional entry name, split the
+/// way `--output oci:` values are.
 fn parse_source(source: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
     let rest = source
         .strip_prefix("oci:")
         .with_context(|| format!("source '{source}' is not of the form oci:DIR[:REF]"))?;
-    match rest.rsplit_once(':') {
-        Some((dir, name)) if !name.contains('/') && !name.is_empty() => {
-            Ok((PathBuf::from(dir), Some(name.to_string())))
-        }
-        _ => Ok((PathBuf::from(rest), None)),
-    }
+    let (dir, name) = jib_image::output::split_ref(rest);
+    Ok((PathBuf::from(dir), name.map(str::to_string)))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {

@@ -94,8 +94,7 @@ fn path(p: &Path) -> &str {
 
 /// Podman's configuration for tests: vfs storage in `dir`, no ulimits.
 fn podman_env(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    let conf = dir.join("containers.conf");
-    std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+    let conf = crate::support::rootfs::containers_conf(dir);
     let storage = dir.join("storage.conf");
     std::fs::write(
         &storage,

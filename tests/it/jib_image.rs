@@ -22,40 +22,16 @@ use super::support::require_tools;
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
-fn user_cache() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .expect("HOME or XDG_CACHE_HOME must be set")
-        .join("jib-image")
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(REPO).join("target"))
-}
-
-/// The static shim: the one `make shim` built, else one built here into a
-/// target directory of its own (so as not to wait on this test's cargo).
+/// The static shim: the one `make shim` built, else one built for the test.
 fn shim() -> PathBuf {
-    let made = target_dir().join(MUSL).join("shim/jib-entrypoint");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join("target"));
+    let made = target.join(MUSL).join("shim/jib-entrypoint");
     if made.is_file() {
         return made;
     }
-    let own_target = target_dir().join("shim-it");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--profile", "shim", "--target", MUSL])
-        .args(["--no-default-features", "--bin", "jib-entrypoint"])
-        .arg("--manifest-path")
-        .arg(Path::new(REPO).join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &own_target)
-        .status()
-        .expect("running cargo to build the shim");
-    assert!(status.success(), "building the static shim failed");
-    own_target.join(MUSL).join("shim/jib-entrypoint")
+    crate::support::rootfs::shim(MUSL)
 }
 
 /// `spec/jib.toml`, rewritten into `scratch` to build over `base` with
@@ -119,8 +95,12 @@ fn repository_spec_builds_and_unpacks() {
     // npm tarballs are large and verified by integrity: share them.
     let cache = scratch.path().join("cache");
     std::fs::create_dir_all(&cache).unwrap();
-    std::fs::create_dir_all(user_cache().join("npm")).unwrap();
-    std::os::unix::fs::symlink(user_cache().join("npm"), cache.join("npm")).unwrap();
+    std::fs::create_dir_all(crate::support::rootfs::cache_dir().join("npm")).unwrap();
+    std::os::unix::fs::symlink(
+        crate::support::rootfs::cache_dir().join("npm"),
+        cache.join("npm"),
+    )
+    .unwrap();
 
     let layout = scratch.path().join("layout");
     let output = Command::new(env!("CARGO_BIN_EXE_jib-image"))

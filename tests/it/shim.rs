@@ -30,22 +30,13 @@ fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            for tool in ["podman", "mmdebstrap"] {
-                if !on_path(tool) {
-                    assert!(
-                        std::env::var_os("CI").is_none(),
-                        "{tool} is required when CI is set"
-                    );
-                    eprintln!("skipping shim tests: {tool} not found");
-                    return None;
-                }
+            if !crate::support::require_tools(&["podman", "mmdebstrap"]) {
+                return None;
             }
             let scratch = scratch_dir("fixture");
-            let containers_conf = scratch.join("containers.conf");
-            // The default ulimits of podman's config cannot be set here.
-            std::fs::write(&containers_conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+            let containers_conf = crate::support::rootfs::containers_conf(&scratch);
             Some(Fixture {
-                shim: build_shim(),
+                shim: crate::support::rootfs::shim("x86_64-unknown-linux-musl"),
                 rootfs: debian_rootfs(),
                 containers_conf,
             })
@@ -53,45 +44,10 @@ fn fixture() -> Option<&'static Fixture> {
         .as_ref()
 }
 
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-fn build_shim() -> PathBuf {
-    let target_dir = target_dir().join("shim-it");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--profile", "shim"])
-        .args([
-            "--target",
-            "x86_64-unknown-linux-musl",
-            "--no-default-features",
-        ])
-        .args(["--bin", "jib-entrypoint"])
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .status()
-        .expect("running cargo to build the shim");
-    assert!(status.success(), "building the static shim failed");
-    target_dir.join("x86_64-unknown-linux-musl/shim/jib-entrypoint")
-}
-
 /// The cached Debian rootfs, made under a temporary name and renamed, so a
 /// failed or concurrent run never leaves half a rootfs in the cache.
 fn debian_rootfs() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .expect("HOME or XDG_CACHE_HOME must be set")
-        .join("jib-image");
+    let cache = crate::support::rootfs::cache_dir();
     let rootfs = cache.join("test-rootfs");
     if rootfs.join("bin/sh").exists() {
         return rootfs;
