@@ -291,8 +291,9 @@ impl<'a> Builder<'a> {
         l: &LayerPlan,
         libc: Option<&str>,
     ) -> Result<BuiltLayer> {
-        let tree = match &l.source {
-            LayerSource::Tree(tree) => tree.clone(),
+        // A planned tree is borrowed; only npm layers make a new one.
+        let tree: std::borrow::Cow<'_, layer::Tree> = match &l.source {
+            LayerSource::Tree(tree) => std::borrow::Cow::Borrowed(tree),
             LayerSource::Npm { .. } => {
                 let resolver = self.resolver.ok_or_else(|| {
                     anyhow!(
@@ -300,7 +301,7 @@ impl<'a> Builder<'a> {
                         l.name
                     )
                 })?;
-                resolver.resolve(l, pp, libc, plan.epoch)?
+                std::borrow::Cow::Owned(resolver.resolve(l, pp, libc, plan.epoch)?)
             }
         };
         let key = recipe::tree_key(&tree, l.compression, self.cache)
